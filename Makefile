@@ -1,0 +1,73 @@
+# csagan: the two commands of the README are `make book` and `make test`.
+# Each does all of its own set-up on a fresh machine (Python 3.11+, pip, npm).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+DATA   := data/toybirds
+MATHJAX_VERSION := 3.2.2
+MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
+STAMP  := $(VENV)/.installed-stamp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Notebooks and tests find the dataset here.
+export CSAGAN_DATA := $(abspath $(DATA))
+
+.PHONY: help setup book book-student test test-unit test-notebooks test-book check-pages execute clean
+
+help:
+	@echo "make book   - set up, build the HTML book into _build/html (offline, -W)"
+	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
+
+# ---------------------------------------------------------------- set-up
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -e ".[book,test]"
+	@touch $(STAMP)
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch MathJax (apt-get install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix .cache/npm mathjax@$(MATHJAX_VERSION)
+	rm -rf book/_extra/mathjax
+	mkdir -p book/_extra
+	cp -r .cache/npm/node_modules/mathjax/es5 book/_extra/mathjax
+
+$(DATA)/toybirds.json: | $(STAMP)
+	$(BIN)/csagan data toybirds --out $(DATA)
+
+setup: $(STAMP) $(MATHJAX) $(DATA)/toybirds.json
+
+# ---------------------------------------------------------------- book
+book: setup
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "Book: file://$(abspath _build/html/index.html)"
+
+# ---------------------------------------------------------------- tests
+test-unit: setup
+	$(PY) -m pytest tests -q
+
+test-notebooks: setup
+	CSAGAN_PROFILE=smoke $(PY) -m pytest --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks -q
+
+test-book: setup
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . -W --keep-going
+
+check-pages: test-book
+	$(PY) tools/check_pages.py _build/html
+
+test: test-unit test-notebooks check-pages
+	@echo "make test: all checks passed"
+
+# ---------------------------------------------------------------- notebooks
+execute: setup
+	@for nb in notebooks/*.ipynb; do \
+	  echo "executing $$nb (book profile)"; \
+	  CSAGAN_PROFILE=book $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
+	done
+
+clean:
+	rm -rf _build .pytest_cache

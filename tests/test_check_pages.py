@@ -1,0 +1,73 @@
+"""The rendered-page check counts equations in page sources correctly."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cp():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("check_pages", ROOT / "tools" / "check_pages.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["check_pages"] = mod  # dataclasses need the module registered
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_counts_inline_display_and_directives(cp) -> None:  # type: ignore[no-untyped-def]
+    src = "\n".join(
+        [
+            "Inline $a+b$ and $x$, but not a price \\$5 or `$code$`.",
+            "$$",
+            "y = mx + c",
+            "$$ (eq-line)",
+            "```{math}",
+            ":label: kl",
+            "D_{KL}",
+            "```",
+            "```python",
+            "s = '$not$ math'",
+            "```",
+            ":::{exercise}",
+            "Show $f(x)$.",
+            ":::",
+            "```{solution} ex1",
+            ":class: dropdown",
+            "Use $$z$$ here.",
+            "```",
+            "A {math}`\\alpha` role.",
+        ]
+    )
+    # inline: a+b, x, f(x); display: y=mx+c, z; directive: 1; role: 1
+    assert cp.count_math(src) == 7
+
+
+def test_no_math_counts_zero(cp) -> None:  # type: ignore[no-untyped-def]
+    assert cp.count_math("Plain text with a cost of 5 dollars.") == 0
+
+
+def test_notebook_source_reads_markdown_cells_only(cp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# T\n", "$a$"], "metadata": {}},
+            {"cell_type": "code", "source": ["print('$b$')"], "metadata": {}, "outputs": []},
+        ]
+    }
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    assert cp.count_math(cp.source_markdown(path)) == 1
+
+
+def test_toc_lists_every_page(cp) -> None:  # type: ignore[no-untyped-def]
+    pages = cp.toc_files(ROOT)
+    assert pages[0] == "book/intro"
+    for page in pages:
+        assert any((ROOT / f"{page}{s}").exists() for s in (".md", ".ipynb")), page
