@@ -54,9 +54,9 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 def _cmd_data_inspect(args: argparse.Namespace) -> int:
     from csagan.data.inspect import inspect_dataset
 
-    report = inspect_dataset(args.root, split=args.split)
+    report = inspect_dataset(args.root, split=args.split, progress=not args.no_progress)
     print(report.format())
-    return 1 if report.problems else 0
+    return 0 if report.ok else 1
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -102,6 +102,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     ins = dsub.add_parser("inspect", help="count images, captions and vocabulary; list broken files")
     ins.add_argument("--root", required=True, type=Path, help="dataset root in the AttnGAN layout")
     ins.add_argument("--split", choices=["train", "test"], default=None, help="one split (default: both)")
+    ins.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins.set_defaults(func=_cmd_data_inspect)
 
 
