@@ -28,6 +28,7 @@ def _cmd_data_toybirds(args: argparse.Namespace) -> int:
         n_species=args.n_species,
         workers=args.workers,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(f"ToyBirds written to {root}")
     return 0
@@ -76,6 +77,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     tb.add_argument("--n-species", type=int, default=200, help="species (default: CUB's 200)")
     tb.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     tb.add_argument("--quiet", action="store_true", help="no progress bar")
+    tb.add_argument("--overwrite", action="store_true", help="replace an earlier ToyBirds set in --out")
     tb.set_defaults(func=_cmd_data_toybirds)
 
     pr = dsub.add_parser(
