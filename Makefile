@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DATA   := data/toybirds
 MATHJAX_VERSION := 3.2.2
-MATHJAX := book/_extra/mathjax/tex-mml-chtml.js
+MATHJAX := book/_extra/_static/mathjax/tex-mml-chtml.js
 STAMP  := $(VENV)/.installed-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Notebooks and tests find the dataset here.
@@ -17,6 +17,7 @@ export CSAGAN_DATA := $(abspath $(DATA))
 
 help:
 	@echo "make book   - set up, build the HTML book into _build/html (offline, -W)"
+	@echo "make book-student - the same book without exercise solutions"
 	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
 
 # ---------------------------------------------------------------- set-up
@@ -29,9 +30,9 @@ $(STAMP): pyproject.toml
 $(MATHJAX):
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch MathJax (apt-get install npm)"; exit 1; }
 	npm install --silent --no-audit --no-fund --prefix .cache/npm mathjax@$(MATHJAX_VERSION)
-	rm -rf book/_extra/mathjax
-	mkdir -p book/_extra
-	cp -r .cache/npm/node_modules/mathjax/es5 book/_extra/mathjax
+	rm -rf book/_extra/_static/mathjax
+	mkdir -p book/_extra/_static
+	cp -r .cache/npm/node_modules/mathjax/es5 book/_extra/_static/mathjax
 
 $(DATA)/toybirds.json: | $(STAMP)
 	$(BIN)/csagan data toybirds --out $(DATA)
@@ -42,6 +43,14 @@ setup: $(STAMP) $(MATHJAX) $(DATA)/toybirds.json
 book: setup
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "Book: file://$(abspath _build/html/index.html)"
+
+# The student edition: the same book with every exercise's solution left out
+# (sphinx-exercise's hide_solutions), built into _build/student/html.
+book-student: setup
+	mkdir -p _build
+	sed 's/^  config:$$/  config:\n    hide_solutions: true/' _config.yml > _build/_config_student.yml
+	$(BIN)/jupyter-book build . -W --keep-going --config _build/_config_student.yml --path-output _build/student
+	@echo "Student edition: file://$(abspath _build/student/_build/html/index.html)"
 
 # ---------------------------------------------------------------- tests
 test-unit: setup

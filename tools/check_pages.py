@@ -102,7 +102,7 @@ def dump_dom(chromium: str, html: Path) -> str:
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=20000",
-            "--dump-dom", html.as_uri(),
+            "--dump-dom", html.resolve().as_uri(),
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     if out.returncode != 0:
@@ -123,7 +123,7 @@ def check_page(chromium: str, root: Path, html_dir: Path, page: str) -> PageResu
     found = dom.count("<mjx-container")
     if "<main" not in dom or "bd-article" not in dom:
         errors.append("page body missing (theme did not render)")
-    if "mjx-merror" in dom or 'data-mjx-error' in dom:
+    if "<mjx-merror" in dom or "data-mjx-error" in dom:
         errors.append("MathJax reported a TeX error")
     if found != expected:
         errors.append(f"{found} typeset equations, {expected} in the source")
@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if chromium is None:
         print("check_pages: chromium not found; install it (apt-get install chromium)", file=sys.stderr)
         return 1
-    if not (args.html_dir / "mathjax" / "tex-mml-chtml.js").exists():
-        print(f"check_pages: local MathJax missing under {args.html_dir}/mathjax", file=sys.stderr)
+    if not (args.html_dir / "_static" / "mathjax" / "tex-mml-chtml.js").exists():
+        print(f"check_pages: local MathJax missing under {args.html_dir}/_static/mathjax", file=sys.stderr)
         return 1
     pages = toc_files(ROOT)
     with ThreadPoolExecutor(max_workers=2) as pool:

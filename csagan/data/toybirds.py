@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from csagan.data.attributes import (
     ATTRIBUTE_VALUES,

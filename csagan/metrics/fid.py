@@ -220,7 +220,7 @@ def extract_features(
     logits: list[Tensor] = []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=total, desc="Inception features", unit="img")
     try:
