@@ -1,0 +1,398 @@
+"""Training configuration, named presets and ``key=value`` overrides.
+
+A training run is described by two frozen dataclasses: the model (:class:`csagan.config.ModelConfig`,
+which also carries the objective's weights λ1, λ2, λ3 of Eqs. 23-25) and :class:`TrainConfig`
+(optimisation, devices, precision, checkpoints, logging). :func:`resolve` builds both from a model
+config name, a train preset and a list of ``"key=value"`` overrides; the CLI and the notebooks call it.
+
+Presets (:func:`list_train_presets`):
+
+================= ======= ====== ============ ===================================================
+preset            size    batch  length       notes
+================= ======= ====== ============ ===================================================
+``cub``           256 px  40     400 epochs   the paper's CUB setting (model size "paper", GPU)
+``coco``          256 px  40     200 epochs   the paper's COCO setting (model size "paper", GPU)
+``toybirds-cpu``  64 px   24     600 steps    ToyBirds on 2 CPU cores (nf 16, fp32; see below)
+``smoke``         32 px   4      4 steps      tests and CI: every code path, tiny widths
+================= ======= ====== ============ ===================================================
+
+Both paper presets use Adam with β = (0.0, 0.9), lr_G = 2e-4 and lr_D = 4e-4 (DF-GAN's
+two-time-scale rule) and the model's λ = (2, 0.01, 0.05).
+
+``toybirds-cpu`` stays in fp32: on this project's 2-core machine a full CSA-GAN step (with MA-GP's
+double backward and the DAMSM term) measured ~8× *slower* under bf16 autocast than in fp32, unlike
+the plain convolution benchmark of the docs; ``--set precision=bf16 channels_last=true`` remains
+available. Its length (600 steps of 24 images) targets 10-20 minutes at the ~15-20 images/s a
+64 px, width-16 model reaches on 2 idle cores.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin
+
+import csagan.config as _model_config
+from csagan.config import ModelConfig, get_model_config
+
+__all__ = [
+    "RESUMABLE_FIELDS",
+    "TrainConfig",
+    "TrainPreset",
+    "default_preset",
+    "get_train_preset",
+    "list_train_presets",
+    "parse_override",
+    "resolve",
+    "run_config_json",
+]
+
+Precision = Literal["fp32", "bf16", "fp16"]
+
+#: Fields that may differ between a run and its ``--resume`` (they do not change the numbers).
+RESUMABLE_FIELDS: frozenset[str] = frozenset(
+    {"epochs", "max_steps", "num_workers", "log_every", "sample_every", "checkpoint_every", "eval_every",
+     "keep_checkpoints", "mask_source"}
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything about a training run that is not the model (see the module docstring).
+
+    Length
+        batch_size: images per step *per process* (the global batch is ``batch_size × world_size``).
+        epochs: stop after this many epochs (0 = no epoch limit).
+        max_steps: stop after this many steps (0 = no step limit); the first limit reached wins.
+    Optimisation
+        lr_g, lr_d: Adam learning rates of G and D; betas: Adam (β1, β2), DF-GAN's (0.0, 0.9).
+        seed: seeds model initialisation, data order/augmentation and the training noise.
+    Execution
+        num_workers: DataLoader worker processes (results do not depend on it).
+        device: "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
+        precision: "fp32", "bf16" (autocast on CPU or CUDA; losses and penalty norms in fp32) or
+            "fp16" (CUDA only, with a GradScaler).
+        channels_last: NHWC memory format for images and convolution weights.
+        compile: ``torch.compile`` the generator (D is not compiled: MA-GP needs a double backward).
+    Outputs
+        checkpoint_every, sample_every, log_every, eval_every: intervals in steps (0 = off;
+            a checkpoint is always written at the end).
+        keep_checkpoints: how many numbered copies ``checkpoints/step_XXXXXXX.pt`` to keep
+            besides ``checkpoint.pt`` (0 = none).
+        sample_captions: captions of the periodic sample grids (empty: the first test captions).
+        truncation: DF-GAN's sampling noise for grids: N(0, 1) truncated to [−2, 2], times this.
+    Inputs
+        damsm_dir: the pretrained DAMSM folder (``csagan pretrain-damsm``), required.
+        mask_source: a csagan run folder whose ``generator.pt`` gives the frozen mask predictors
+            of ``ssagan-fixed-mask`` (Table 4); must be empty for other configs.
+        image_size: must equal the model's image size (checked).
+    """
+
+    batch_size: int = 24
+    epochs: int = 0
+    max_steps: int = 600
+    lr_g: float = 2e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = 250
+    sample_every: int = 250
+    log_every: int = 10
+    eval_every: int = 0
+    damsm_dir: str = ""
+    mask_source: str = ""
+    image_size: int = 64
+    truncation: float = 0.88
+    sample_captions: tuple[str, ...] = field(default_factory=tuple)
+    keep_checkpoints: int = 0
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self), globalns=globals())
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("betas", "sample_captions") and isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            _check_type(f.name, value, hints[f.name])
+        if self.batch_size < 1:
+            raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}.")
+        for name in ("epochs", "max_steps", "num_workers", "checkpoint_every", "sample_every", "log_every",
+                     "eval_every", "keep_checkpoints", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}.")
+        if self.epochs == 0 and self.max_steps == 0:
+            raise ValueError("TrainConfig: set epochs > 0 or max_steps > 0 (both 0 would train forever).")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError(f"TrainConfig: learning rates must be > 0, got lr_g={self.lr_g}, lr_d={self.lr_d}.")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas}.")
+        if not (self.device in ("auto", "cpu", "cuda") or (self.device.startswith("cuda:")
+                                                             and self.device[5:].isdigit())):
+            raise ValueError(f"TrainConfig.device={self.device!r} is invalid; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ValueError("TrainConfig.precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU.")
+        if self.truncation <= 0:
+            raise ValueError(f"TrainConfig.truncation must be > 0, got {self.truncation}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of all fields (tuples become lists; inverse of :meth:`from_dict`)."""
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        out["sample_captions"] = list(self.sample_captions)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
+        if not isinstance(data, dict):
+            raise TypeError(f"TrainConfig.from_dict expects a dict, got {type(data).__name__}.")
+        _check_names(data.keys())
+        return cls(**data)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed (names validated, values re-checked)."""
+        _check_names(overrides.keys())
+        return dataclasses.replace(self, **overrides)
+
+
+def train_field_names() -> list[str]:
+    """Names of the :class:`TrainConfig` fields."""
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def _check_names(names: typing.Iterable[str]) -> None:
+    valid = train_field_names()
+    unknown = sorted(set(names) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid names are: {', '.join(valid)}.")
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    origin = get_origin(hint)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ValueError(f"TrainConfig.{name}={value!r} is invalid; choose one of {list(get_args(hint))}.")
+        return
+    if origin is tuple:
+        args = get_args(hint)
+        elem = args[0]
+        ok = isinstance(value, tuple) and all(_is_type(v, elem) for v in value)
+        if ok and args[-1] is not Ellipsis:
+            ok = len(value) == len(args)
+    else:
+        ok = _is_type(value, hint)
+    if not ok:
+        raise TypeError(f"TrainConfig.{name} must be of type {hint}, got {value!r} ({type(value).__name__}).")
+
+
+def _is_type(value: Any, hint: Any) -> bool:
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """A named train preset: the model size preset it pairs with, model overrides and train fields."""
+
+    name: str
+    model_size: str
+    model_overrides: dict[str, Any]
+    train: dict[str, Any]
+    description: str
+
+
+_PAPER_TRAIN: dict[str, Any] = {
+    "batch_size": 40,
+    "lr_g": 2e-4,
+    "lr_d": 4e-4,
+    "betas": (0.0, 0.9),
+    "device": "auto",
+    "precision": "fp32",
+    "image_size": 256,
+    "max_steps": 0,
+    "checkpoint_every": 2000,
+    "sample_every": 2000,
+    "log_every": 50,
+    "num_workers": 4,
+    "keep_checkpoints": 3,
+}
+
+_PRESETS: dict[str, TrainPreset] = {
+    "cub": TrainPreset(
+        "cub", "paper", {}, {**_PAPER_TRAIN, "epochs": 400},
+        "CUB birds, 256 px, batch 40, 400 epochs, Adam(0.0, 0.9), lr_G 2e-4, lr_D 4e-4 (GPU).",
+    ),
+    "coco": TrainPreset(
+        "coco", "paper", {}, {**_PAPER_TRAIN, "epochs": 200},
+        "COCO, 256 px, batch 40, 200 epochs, Adam(0.0, 0.9), lr_G 2e-4, lr_D 4e-4 (GPU).",
+    ),
+    "toybirds-cpu": TrainPreset(
+        "toybirds-cpu", "cpu", {"nf": 16, "d_nf": 16, "g0_nf": 8, "mask_hidden": 32, "mlp_hidden": 128},
+        {
+            "batch_size": 24,
+            "epochs": 0,
+            "max_steps": 600,
+            "lr_g": 2e-4,
+            "lr_d": 4e-4,
+            "device": "cpu",
+            "precision": "fp32",
+            "channels_last": False,
+            "image_size": 64,
+            "checkpoint_every": 250,
+            "sample_every": 250,
+            "log_every": 10,
+            "num_workers": 0,
+        },
+        "ToyBirds at 64 px on 2 CPU cores: nf 16, batch 24, 600 steps (~14k images), fp32.",
+    ),
+    "smoke": TrainPreset(
+        "smoke", "cpu",
+        {"image_size": 32, "nf": 4, "d_nf": 4, "g0_nf": 4, "mask_hidden": 8, "mlp_hidden": 16},
+        {
+            "batch_size": 4,
+            "epochs": 0,
+            "max_steps": 4,
+            "device": "cpu",
+            "precision": "fp32",
+            "image_size": 32,
+            "checkpoint_every": 2,
+            "sample_every": 2,
+            "log_every": 1,
+            "num_workers": 0,
+        },
+        "Tiny (32 px, nf 4, batch 4, 4 steps): every code path, for tests and CI.",
+    ),
+}
+
+
+def list_train_presets() -> list[str]:
+    """Names accepted by :func:`get_train_preset`."""
+    return list(_PRESETS)
+
+
+def get_train_preset(name: str) -> TrainPreset:
+    """The named :class:`TrainPreset` (``cub``, ``coco``, ``toybirds-cpu``, ``smoke``).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in _PRESETS:
+        raise ValueError(f"unknown train preset {name!r}; choose one of {list_train_presets()}.")
+    return _PRESETS[name]
+
+
+def default_preset(config_name: str) -> str:
+    """The preset used when none is given: the CPU preset ``toybirds-cpu`` for every model config."""
+    del config_name
+    return "toybirds-cpu"
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split ``"key=value"`` into ``(key, value_text)``.
+
+    Raises:
+        ValueError: no ``=`` or an empty key.
+    """
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like key=value (e.g. batch_size=8 or nf=16).")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ValueError(f"override {text!r} has an empty key; write key=value.")
+    return key, value.strip()
+
+
+def _parse_value(key: str, text: str, hint: Any) -> Any:
+    """Parse an override value for a field whose type is ``hint``."""
+    origin = get_origin(hint)
+    is_str = hint is str or (origin is Literal and all(isinstance(a, str) for a in get_args(hint)))
+    if hint is bool:
+        low = text.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"override {key}={text!r}: expected a boolean (true/false).")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if is_str:
+            return text
+        raise ValueError(f"override {key}={text!r}: cannot parse the value as {hint}.") from None
+    if is_str and not isinstance(value, str):
+        return text
+    if origin is tuple:
+        if isinstance(value, str):
+            value = (value,)
+        if isinstance(value, list):
+            value = tuple(value)
+    return value
+
+
+def resolve(
+    config_name: str, preset: str | None = None, overrides: typing.Sequence[str] = ()
+) -> tuple[ModelConfig, TrainConfig]:
+    """Build the (model, train) configs of a run.
+
+    Args:
+        config_name: a model variant of :func:`csagan.config.list_configs` (e.g. ``"csagan"``).
+        preset: a train preset of :func:`list_train_presets`; default :func:`default_preset`.
+        overrides: ``"key=value"`` strings applied by field name to the train config and/or the
+            model config (``image_size`` goes to both); ``model.key=value`` / ``train.key=value``
+            pick one side explicitly. Values are parsed with ``ast.literal_eval`` (strings may be
+            left unquoted; booleans accept true/false).
+
+    Raises:
+        ValueError: unknown config, preset or key (the message lists the valid names), or a bad value.
+    """
+    name = preset if preset is not None else default_preset(config_name)
+    p = get_train_preset(name)
+    model_values: dict[str, Any] = dict(p.model_overrides)
+    train_values: dict[str, Any] = dict(p.train)
+    model_hints = typing.get_type_hints(ModelConfig, globalns=vars(_model_config))
+    train_hints = typing.get_type_hints(TrainConfig, globalns=globals())
+    model_names = [f.name for f in dataclasses.fields(ModelConfig) if f.name != "name"]
+    train_names = train_field_names()
+    for item in overrides:
+        key, text = parse_override(item)
+        side: str | None = None
+        if key.startswith(("model.", "train.")):
+            side, key = key.split(".", 1)
+        in_model = key in model_names and side in (None, "model")
+        in_train = key in train_names and side in (None, "train")
+        if not (in_model or in_train):
+            valid = sorted(set(model_names) | set(train_names))
+            raise ValueError(f"unknown setting {item.split('=', 1)[0]!r}; valid names are: {', '.join(valid)}.")
+        if in_model:
+            model_values[key] = _parse_value(key, text, model_hints[key])
+        if in_train:
+            train_values[key] = _parse_value(key, text, train_hints[key])
+    model_cfg = get_model_config(config_name, p.model_size, **model_values)
+    train_cfg = TrainConfig(**train_values)
+    return model_cfg, train_cfg
+
+
+def run_config_json(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
+    """The resolved configuration as a run folder's ``config.json`` holds it (``csagan config show``)."""
+    return json.dumps({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}, indent=2)

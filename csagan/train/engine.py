@@ -1,0 +1,713 @@
+"""The GAN training loop (DF-GAN's one-stage scheme with CSA-GAN's objective, Eqs. 22-25).
+
+One step, for a batch of real images x with captions t (sentence codes s and word features w
+from the frozen DAMSM text encoder, Eqs. 13-15):
+
+1. Generate x̂ = G(z, s) once, z ~ N(0, I) (with CSA the code is ĉ ~ N(μ(s), σ²(s)), Eq. 16).
+2. Discriminator step, Eq. (24): hinge terms on (x, s) (real), (x̂.detach(), s) (fake) and
+   (x, roll(s, 1)) (mismatched: the batch's sentences rolled by one, reusing the real features),
+   plus λ1 · MA-GP on the real matched pairs with gradients w.r.t. the image and the sentence
+   (DF-GAN's zero-centred penalty; ``gp_form="printed"`` uses Eq. 22 as printed), plus λ2 · KL
+   when ``kl_side="discriminator"`` (then D's optimiser also updates the CSA network, the literal
+   reading of Eq. 24; x̂ is regenerated for the G step because those weights changed).
+3. Generator step, Eq. (25): −E[D(x̂, s)] + λ3 · L_DAMSM(image encoder(x̂), w, s) (Eq. 12, skipped
+   when λ3 = 0; same-class pairs are not negatives) + λ2 · KL (Eq. 16) when CSA is on and
+   ``kl_side="generator"``. The text and image encoders are frozen; gradients pass through the
+   image encoder into x̂ only. D's parameters do not collect gradients in this step.
+
+Everything random in a step comes from one ``torch.Generator`` per rank (seeded from the run seed
+and the rank) and from the data layer's ``(seed, epoch, index)`` generators, so a run is a function
+of its seed, and a resumed run reproduces the uninterrupted one exactly on the CPU.
+
+Run folder (the contract with ``csagan/pretrain.py`` and sampling): ``config.json``,
+``checkpoint.pt``, ``generator.pt``, ``vocab.json``, ``damsm/``, ``metrics.jsonl`` (+ ``.csv``),
+``samples/step_XXXXXXX.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from csagan.config import ModelConfig
+from csagan.csa import kl_divergence
+from csagan.damsm import DAMSMConfig, damsm_loss
+from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate
+from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
+from csagan.models import Discriminator, Generator
+from csagan.pretrain import LoadedDAMSM, load_damsm
+from csagan.train.checkpoint import (
+    CHECKPOINT_NAME,
+    GENERATOR_NAME,
+    atomic_save,
+    atomic_write_text,
+    capture_rng_state,
+    config_differences,
+    load_checkpoint,
+    restore_rng_state,
+)
+from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, resolve, run_config_json
+from csagan.train.distributed import (
+    DistInfo,
+    average_gradients,
+    barrier,
+    broadcast_buffers,
+    broadcast_parameters,
+    cleanup_distributed,
+    gather_objects,
+    init_distributed,
+    read_env,
+    shard_batches,
+)
+from csagan.train.logging import MetricsLogger, ProgressBar
+
+__all__ = [
+    "EvalFn",
+    "TrainingDivergedError",
+    "caption_grid",
+    "main",
+    "resolve_device",
+    "train",
+    "truncated_noise",
+]
+
+EvalFn = Callable[[int, Generator], dict[str, float]]
+CONFIG_JSON = "config.json"
+#: DF-GAN / SSA-GAN's DAMSM factors for the GAN objective (γ1 = 5 instead of pretraining's 4).
+GAN_DAMSM_CONFIG = DAMSMConfig(gamma1=5.0, gamma2=5.0, gamma3=10.0)
+_D_TERMS = ("d_real", "d_fake", "d_mismatch", "magp", "kl_d", "d_total")
+_G_TERMS = ("g_adv", "damsm", "kl", "g_total")
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the loss term."""
+
+
+@dataclass
+class _Position:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    images_seen: int = 0
+    wall_time: float = 0.0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(name)`` (checked).
+
+    Raises:
+        ValueError: a CUDA device was asked for but CUDA is not available.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but CUDA is not available here; use device=cpu (or auto).")
+    return dev
+
+
+def truncated_noise(n: int, z_dim: int, truncation: float, seed: int) -> Tensor:
+    """DF-GAN's sampling noise: N(0, 1) resampled until inside [−2, 2], times ``truncation``.
+
+    Drawn on the CPU from a generator seeded with ``seed`` (fixed noise for sample grids).
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(n, z_dim, generator=gen)
+    bad = z.abs() > 2.0
+    while bool(bad.any()):
+        z[bad] = torch.randn(int(bad.sum()), generator=gen)
+        bad = z.abs() > 2.0
+    return z * truncation
+
+
+def caption_grid(images: Tensor, captions: Sequence[str], cols: int = 8, min_cell: int = 96) -> Image.Image:
+    """A PNG-ready grid: each image (in [−1, 1], [N, 3, S, S]) with its caption written under it."""
+    if images.dim() != 4 or images.shape[1] != 3 or images.shape[0] != len(captions):
+        raise ValueError(
+            f"caption_grid: need images [N, 3, S, S] and N captions, got {tuple(images.shape)} and {len(captions)}."
+        )
+    n, size = images.shape[0], images.shape[-1]
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    cell = max(size, min_cell)
+    font = ImageFont.load_default()
+    chars = max(8, cell // 6)
+    wrapped = [textwrap.wrap(c, chars)[:6] for c in captions]
+    line_h = 11
+    text_h = line_h * max(1, max(len(w) for w in wrapped)) + 6
+    grid = Image.new("RGB", (cols * cell, rows * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(grid)
+    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    for i in range(n):
+        r, c = divmod(i, cols)
+        tile = Image.fromarray(pixels[i].permute(1, 2, 0).numpy()).resize((cell, cell), Image.Resampling.NEAREST)
+        x0, y0 = c * cell, r * (cell + text_h)
+        grid.paste(tile, (x0, y0))
+        for j, line in enumerate(wrapped[i]):
+            draw.text((x0 + 2, y0 + cell + 2 + j * line_h), line, fill=(0, 0, 0), font=font)
+    return grid
+
+
+def _rank_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
+    state = np.random.SeedSequence([seed, rank, 0x6A4]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _check_damsm(damsm: LoadedDAMSM, dataset: TextImageDataset, model_cfg: ModelConfig, damsm_dir: Path) -> None:
+    words = [dataset.vocab.ixtoword[i] for i in range(dataset.n_words)]
+    if damsm.text_encoder.n_words != dataset.n_words or list(damsm.vocab) != words:
+        raise ValueError(
+            f"the DAMSM text encoder in {damsm_dir} has a vocabulary of {damsm.text_encoder.n_words} words but the "
+            f"dataset {dataset.root} has {dataset.n_words} (or the words differ): it was pretrained on another "
+            f"dataset. Pretrain DAMSM on this dataset (`csagan pretrain-damsm --data {dataset.root}`) and pass "
+            "that folder as damsm_dir."
+        )
+    if damsm.text_encoder.hidden != model_cfg.text_dim:
+        raise ValueError(
+            f"the DAMSM text encoder in {damsm_dir} gives {damsm.text_encoder.hidden}-d sentence codes but the "
+            f"model expects text_dim={model_cfg.text_dim}; set text_dim={damsm.text_encoder.hidden}."
+        )
+
+
+def _copy_damsm(damsm: LoadedDAMSM, run_dir: Path) -> None:
+    """Write the run's self-contained ``damsm/`` copy and ``vocab.json`` (contract_runs)."""
+    folder = run_dir / "damsm"
+    folder.mkdir(parents=True, exist_ok=True)
+    cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}
+    atomic_save(cpu(damsm.text_encoder), folder / "text_encoder.pth")
+    atomic_save(cpu(damsm.image_encoder), folder / "image_encoder.pth")
+    atomic_write_text(folder / "damsm.json", json.dumps(damsm.meta, indent=2))
+    vocab = json.dumps(list(damsm.vocab))
+    atomic_write_text(folder / "vocab.json", vocab)
+    atomic_write_text(run_dir / "vocab.json", vocab)
+
+
+def _load_mask_source(generator: Generator, mask_source: str) -> None:
+    p = Path(mask_source)
+    path = p / GENERATOR_NAME if p.is_dir() else p
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"mask_source: {path} not found. ssagan-fixed-mask takes its mask predictors from a trained csagan "
+            "run: train `csagan` first and set mask_source=<that run folder> (it must hold generator.pt)."
+        )
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or "state_dict" not in obj:
+        raise ValueError(f"mask_source: {path} is not a csagan generator.pt (no 'state_dict').")
+    generator.load_mask_predictors_from(obj["state_dict"])
+
+
+def _check_resume_config(saved: dict[str, Any], model_cfg: ModelConfig, train_cfg: TrainConfig, where: Path) -> None:
+    diffs = [f"model.{d}" for d in config_differences(saved["model_config"], model_cfg.to_dict())]
+    diffs += [f"train.{d}" for d in config_differences(saved["train_config"], train_cfg.to_dict(), RESUMABLE_FIELDS)]
+    if diffs:
+        raise ValueError(
+            f"cannot resume {where}: the configuration differs from the run's in {len(diffs)} field(s): "
+            + "; ".join(diffs)
+            + f". Resume with the run's own settings (see {where / CONFIG_JSON}); only "
+            + ", ".join(sorted(RESUMABLE_FIELDS))
+            + " may change, or start a new run folder."
+        )
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class _Trainer:
+    """Holds the models, optimisers and state of one training process (see :func:`train`)."""
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        data_dir: Path,
+        run_dir: Path,
+        info: DistInfo,
+        device: torch.device,
+        resume_state: dict[str, Any] | None,
+    ) -> None:
+        self.mcfg, self.tcfg, self.run_dir, self.info, self.device = model_cfg, train_cfg, run_dir, info, device
+        self.dataset = TextImageDataset(data_dir, "train", image_size=train_cfg.image_size, seed=train_cfg.seed)
+        damsm_dir = Path(train_cfg.damsm_dir) if train_cfg.damsm_dir else run_dir / "damsm"
+        if resume_state is not None and not damsm_dir.is_dir() and (run_dir / "damsm").is_dir():
+            damsm_dir = run_dir / "damsm"
+        if not train_cfg.damsm_dir and resume_state is None:
+            raise ValueError(
+                "damsm_dir is not set: the GAN needs a pretrained DAMSM text encoder. Run `csagan pretrain-damsm` "
+                "on this dataset and pass --set damsm_dir=<folder>."
+            )
+        self.damsm = load_damsm(damsm_dir, map_location=device)
+        _check_damsm(self.damsm, self.dataset, model_cfg, damsm_dir)
+        self.damsm_dir = damsm_dir
+        self.text_encoder = self.damsm.text_encoder
+        self.image_encoder = self.damsm.image_encoder
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(train_cfg.seed)
+            g = Generator(model_cfg)
+            d = Discriminator(model_cfg)
+        if model_cfg.fixed_masks and resume_state is None:
+            if not train_cfg.mask_source:
+                raise ValueError(
+                    f"{model_cfg.name} (fixed_masks=True) needs mask_source=<a trained csagan run folder> to copy "
+                    "its mask predictors from (Table 4); train `csagan` first."
+                )
+            _load_mask_source(g, train_cfg.mask_source)
+        self.memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+        self.G = g.to(device).to(memory_format=self.memory_format)
+        self.D = d.to(device).to(memory_format=self.memory_format)
+        if train_cfg.channels_last:
+            self.image_encoder.to(memory_format=torch.channels_last)
+        self.G_fwd: Any = torch.compile(self.G) if train_cfg.compile else self.G
+
+        self.kl_on_d = model_cfg.kl_side == "discriminator" and self.G.csa is not None
+        betas = (float(train_cfg.betas[0]), float(train_cfg.betas[1]))
+        self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=train_cfg.lr_g,
+                                      betas=betas)
+        d_groups: list[dict[str, Any]] = [{"params": list(self.D.parameters())}]
+        if self.kl_on_d and self.G.csa is not None:
+            d_groups.append({"params": list(self.G.csa.parameters())})
+        self.opt_d = torch.optim.Adam(d_groups, lr=train_cfg.lr_d, betas=betas)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=train_cfg.precision == "fp16")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train_cfg.precision)
+        self.lambdas = (model_cfg.magp_weight, model_cfg.kl_weight, model_cfg.damsm_weight)
+        self.gen = _rank_generator(train_cfg.seed, info.rank, device)
+        self.pos = _Position()
+        if resume_state is not None:
+            self._restore(resume_state)
+        else:
+            broadcast_parameters(self.G, info)
+            broadcast_parameters(self.D, info)
+        self.steps_per_epoch = len(self.dataset) // (train_cfg.batch_size * info.world_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"the dataset {data_dir} has {len(self.dataset)} training images, fewer than one step's "
+                f"{train_cfg.batch_size} × {info.world_size} processes; lower batch_size."
+            )
+        limits = [train_cfg.max_steps] if train_cfg.max_steps else []
+        if train_cfg.epochs:
+            limits.append(train_cfg.epochs * self.steps_per_epoch)
+        self.total_steps = min(limits)
+        self._sample_inputs: tuple[Tensor, Tensor, list[str]] | None = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The full training state (every rank's generator state gathered on all ranks)."""
+        from csagan import __version__
+
+        rank_states = gather_objects(self.gen.get_state().cpu(), self.info)
+        return {
+            "format": "csagan-train-checkpoint",
+            "version": 1,
+            "csagan_version": __version__,
+            "step": self.pos.step,
+            "epoch": self.pos.epoch,
+            "batch_in_epoch": self.pos.batch_in_epoch,
+            "images_seen": self.pos.images_seen,
+            "wall_time": self.pos.wall_time,
+            "world_size": self.info.world_size,
+            "model_config": self.mcfg.to_dict(),
+            "train_config": self.tcfg.to_dict(),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": capture_rng_state(),
+            "train_rng": rank_states,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if int(state["world_size"]) != self.info.world_size:
+            raise ValueError(
+                f"the checkpoint was written by {state['world_size']} processes but this run has "
+                f"{self.info.world_size}; resume with the same number of processes (torchrun --nproc_per_node "
+                f"{state['world_size']}) to continue exactly."
+            )
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"])
+        self.gen.set_state(state["train_rng"][self.info.rank].cpu())
+        self.pos = _Position(int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"]),
+                             int(state["images_seen"]), float(state["wall_time"]))
+
+    def save_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
+        """Write ``checkpoint.pt`` (or ``name``) and ``generator.pt`` atomically (rank 0 writes)."""
+        state = self.state_dict()  # collective: every rank must call it
+        if self.info.is_main:
+            atomic_save(state, self.run_dir / name)
+            if name == CHECKPOINT_NAME:
+                self._save_generator()
+                self._keep_numbered(state)
+        barrier(self.info)
+
+    def _save_generator(self) -> None:
+        atomic_save(
+            {
+                "format": "csagan-generator",
+                "model_config": self.mcfg.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.G.state_dict().items()},
+                "step": self.pos.step,
+            },
+            self.run_dir / GENERATOR_NAME,
+        )
+
+    def _keep_numbered(self, state: dict[str, Any]) -> None:
+        k = self.tcfg.keep_checkpoints
+        if k <= 0:
+            return
+        folder = self.run_dir / "checkpoints"
+        atomic_save(state, folder / f"step_{self.pos.step:07d}.pt")
+        old = sorted(folder.glob("step_*.pt"))
+        for p in old[:-k]:
+            p.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ step
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _check_finite(self, terms: dict[str, Tensor], names: Sequence[str]) -> dict[str, float]:
+        values = torch.stack([terms[n].detach().float() for n in names]).tolist()
+        out = dict(zip(names, values))
+        bad = [n for n in names if not math.isfinite(out[n])]
+        flag = bad
+        if self.info.distributed:
+            t = torch.tensor([float(len(bad))], device=self.device)
+            torch.distributed.all_reduce(t)
+            any_bad = t.item() > 0
+        else:
+            any_bad = bool(bad)
+        if any_bad:
+            step = self.pos.step + 1
+            name = f"nan_step_{step:07d}.pt"
+            self.save_checkpoint(name)
+            where = self.run_dir / name
+            if flag:
+                raise TrainingDivergedError(
+                    f"training diverged at step {step}: loss term '{flag[0]}' is {out[flag[0]]} "
+                    f"(all non-finite terms: {flag}); diagnostic checkpoint saved to {where}. Lower the learning "
+                    "rates, use precision=fp32, or resume from the last checkpoint.pt."
+                )
+            raise TrainingDivergedError(
+                f"training diverged at step {step} on another rank; diagnostic checkpoint saved to {where}."
+            )
+        return out
+
+    def _penalty(self, images: Tensor, fake: Tensor, sent: Tensor, real_scores: Tensor | None,
+                 sent_req: Tensor | None) -> Tensor:
+        """Unweighted gradient penalty (λ1 is applied by discriminator_objective), Eqs. (22)-(23)."""
+        if self.mcfg.gp_form == "printed":
+            ctx = torch.autocast(self.device.type, enabled=False) if self.amp_dtype == torch.float16 else \
+                self._autocast()
+            with ctx:
+                return gp_printed(self.D, images, fake, sent, 1.0, generator=self.gen)
+        if real_scores is not None and sent_req is not None:
+            return magp_from_outputs(real_scores, images, sent_req, k=1.0, p=self.mcfg.magp_p)
+        # fp16: run the penalty's own pass in fp32 so the input gradients cannot underflow.
+        with torch.autocast(self.device.type, enabled=False):
+            return magp_dfgan(self.D, images.float(), sent, k=1.0, p=self.mcfg.magp_p)
+
+    def train_step(self, batch: TextImageBatch) -> dict[str, float]:
+        """One D step and one G step (module docstring); returns every loss term as a float."""
+        dev = self.device
+        images = batch.images.to(dev, non_blocking=True).contiguous(memory_format=self.memory_format)
+        captions, cap_lens = batch.captions.to(dev), batch.cap_lens.to(dev)
+        class_ids = batch.class_ids.to(dev)
+        with torch.no_grad():
+            words, sent = self.text_encoder(captions, cap_lens)
+        words, sent = words.float().detach(), sent.float().detach()
+        z = torch.randn(images.shape[0], self.mcfg.z_dim, generator=self.gen, device=dev)
+
+        # ---- discriminator step, Eq. (24)
+        fused_gp = self.mcfg.gp_form == "dfgan" and self.amp_dtype != torch.float16
+        real_in = images.detach().requires_grad_(True) if fused_gp else images
+        sent_req = sent.detach().requires_grad_(True) if fused_gp else None
+        with self._autocast():
+            out = self.G_fwd(z, sent, words=words, generator=self.gen)
+            real_feat = self.D(real_in)
+            real_s = self.D.head(real_feat, sent_req if sent_req is not None else sent)
+            mis_s = self.D.head(real_feat, sent.roll(1, dims=0))
+            fake_s = self.D.head(self.D(out.image.detach()), sent)
+        gp = self._penalty(real_in, out.image, sent, real_s if fused_gp else None, sent_req)
+        kl_d: Tensor | None = None
+        if self.kl_on_d and self.G.csa is not None:
+            mu, logvar = self.G.csa.encode(sent)
+            kl_d = kl_divergence(mu, logvar)
+        d = discriminator_objective(real_s, fake_s, mis_s, gp=gp, kl=kl_d, lambdas=self.lambdas,
+                                    kl_side=self.mcfg.kl_side)
+        d_named = {"d_real": d["real"], "d_fake": d["fake"], "d_mismatch": d["mismatch"], "magp": d["gp"],
+                   "kl_d": d["kl"], "d_total": d["total"]}
+        d_vals = self._check_finite(d_named, _D_TERMS)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d["total"]).backward()
+        average_gradients([p for g in self.opt_d.param_groups for p in g["params"]], self.info)
+        self.scaler.step(self.opt_d)
+
+        # ---- generator step, Eq. (25)
+        for p in self.D.parameters():
+            p.requires_grad_(False)
+        try:
+            with self._autocast():
+                if self.kl_on_d:  # the CSA weights changed in the D step: regenerate x̂
+                    out = self.G_fwd(z, sent, words=words, generator=self.gen)
+                fake = out.image
+                g_s = self.D.head(self.D(fake), sent)
+                damsm: Tensor | None = None
+                if self.mcfg.damsm_weight > 0:
+                    regions, code = self.image_encoder(fake)
+                    damsm = damsm_loss(regions, code, words, sent, cap_lens, class_ids, GAN_DAMSM_CONFIG).total
+            kl_g = kl_divergence(out.csa.mu, out.csa.logvar) if out.csa is not None else None
+            g = generator_objective(g_s, damsm=damsm, kl=kl_g, lambdas=self.lambdas, kl_side=self.mcfg.kl_side)
+            g_named = {"g_adv": g["adv"], "damsm": g["damsm"], "kl": g["kl"], "g_total": g["total"]}
+            g_vals = self._check_finite(g_named, _G_TERMS)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(g["total"]).backward()
+        finally:
+            for p in self.D.parameters():
+                p.requires_grad_(True)
+        average_gradients(self.G.parameters(), self.info)
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        broadcast_buffers(self.G, self.info)
+        broadcast_buffers(self.D, self.info)
+        vals = {**d_vals, **g_vals}
+        vals["kl"] = vals["kl"] + vals.pop("kl_d")
+        if self.G.g0_weight is not None:
+            vals["g0_weight"] = float(self.G.g0_weight.detach())
+        return vals
+
+    # ------------------------------------------------------------------ data
+    def epoch_loader(self, epoch: int, start_batch: int) -> DataLoader[Any]:
+        """This rank's batches of ``epoch`` from ``start_batch`` on (the sampler order of the data layer)."""
+        order = EpochSampler(len(self.dataset), seed=self.tcfg.seed, shuffle=True).order(epoch)
+        batches = [[(i, epoch) for i in b] for b in shard_batches(order, self.tcfg.batch_size, self.info, start_batch)]
+        return DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            collate_fn=collate,
+            num_workers=self.tcfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.tcfg.seed),
+        )
+
+    # ------------------------------------------------------------------ samples
+    def _sample_setup(self) -> tuple[Tensor, Tensor, list[str]]:
+        if self._sample_inputs is None:
+            texts = list(self.tcfg.sample_captions)
+            with warnings.catch_warnings():
+                if not texts:  # the first training captions; long ones are cut to words_num silently
+                    texts = [self.dataset.caption_texts(i)[0] for i in range(min(8, len(self.dataset)))]
+                    warnings.simplefilter("ignore")
+                caps, lens = zip(*(self.dataset.encode(t) for t in texts))
+            captions = torch.stack(list(caps)).to(self.device)
+            cap_lens = torch.tensor(lens, dtype=torch.long, device=self.device)
+            with torch.no_grad():
+                _, sent = self.text_encoder(captions, cap_lens)
+            z = truncated_noise(len(texts), self.mcfg.z_dim, self.tcfg.truncation, self.tcfg.seed).to(self.device)
+            self._sample_inputs = (z, sent.float(), texts)
+        return self._sample_inputs
+
+    def write_samples(self) -> Path:
+        """Generate the fixed-caption, fixed-noise grid ``samples/step_XXXXXXX.png`` (rank 0)."""
+        z, sent, texts = self._sample_setup()
+        self.G.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                images = self.G(z, sent, csa_sample=False).image
+        finally:
+            self.G.train()
+        path = self.run_dir / "samples" / f"step_{self.pos.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        caption_grid(images.float(), texts).save(path)
+        return path
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    eval_fn: EvalFn | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train a GAN of ``model_cfg`` on the AttnGAN-layout dataset ``data_dir`` into the run folder ``out_dir``.
+
+    Runs on the CPU, one CUDA GPU, or several processes under ``torchrun`` (gloo on CPU, NCCL on
+    CUDA; rank 0 alone writes files). See the module docstring for the step and the run folder.
+
+    Args:
+        model_cfg: the model variant (e.g. from :func:`csagan.train.config.resolve`).
+        train_cfg: optimisation/run settings; ``image_size`` must equal the model's.
+        data_dir: dataset root (AttnGAN birds/COCO layout, e.g. ToyBirds).
+        out_dir: the run folder (created).
+        resume: continue exactly from ``out_dir/checkpoint.pt`` (same configuration required).
+        eval_fn: called as ``eval_fn(step, generator)`` every ``eval_every`` steps on rank 0 with G in
+            eval mode; its dict is logged to ``metrics.jsonl`` as a record with ``"kind": "eval"``.
+        progress: show a tqdm bar (rank 0).
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ValueError: image sizes differ, bad DAMSM folder/vocabulary, resume with another config, ...
+        FileNotFoundError: data, DAMSM files, mask source or (with ``resume``) the checkpoint missing.
+        TrainingDivergedError: a loss became NaN/inf (a ``nan_step_XXXXXXX.pt`` checkpoint is saved).
+    """
+    if train_cfg.image_size != model_cfg.image_size:
+        raise ValueError(
+            f"train image_size={train_cfg.image_size} differs from the model's image_size={model_cfg.image_size}; "
+            f"set both with --set image_size={model_cfg.image_size}."
+        )
+    if train_cfg.mask_source and not model_cfg.fixed_masks:
+        raise ValueError(
+            f"mask_source is set but model {model_cfg.name!r} has fixed_masks=False; mask_source is only for "
+            "ssagan-fixed-mask. Remove it."
+        )
+    data_dir, run_dir = Path(data_dir), Path(out_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(
+            f"dataset folder not found: {data_dir}; make ToyBirds with `csagan data toybirds` or prepare CUB/COCO "
+            "with `csagan data prepare`."
+        )
+    device = resolve_device(train_cfg.device)
+    env = read_env()
+    if device.type == "cuda" and env.distributed:
+        device = torch.device("cuda", env.local_rank)
+    info = init_distributed(device)
+    try:
+        resume_state: dict[str, Any] | None = None
+        ckpt = run_dir / CHECKPOINT_NAME
+        if resume:
+            resume_state = load_checkpoint(ckpt, map_location=device)
+            _check_resume_config(resume_state, model_cfg, train_cfg, run_dir)
+        elif ckpt.exists():
+            raise FileExistsError(
+                f"{run_dir} already holds a training run ({ckpt}); pass --resume to continue it or choose a new "
+                "--out folder."
+            )
+        trainer = _Trainer(model_cfg, train_cfg, data_dir, run_dir, info, device, resume_state)
+        del resume_state
+        logger = MetricsLogger(run_dir, enabled=info.is_main)
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / CONFIG_JSON, run_config_json(model_cfg, train_cfg))
+            if trainer.damsm_dir.resolve() != (run_dir / "damsm").resolve():
+                _copy_damsm(trainer.damsm, run_dir)
+            if resume:
+                logger.truncate_after(trainer.pos.step)
+        barrier(info)
+        _loop(trainer, logger, eval_fn, progress and info.is_main)
+    finally:
+        cleanup_distributed()
+    return run_dir
+
+
+def _loop(tr: _Trainer, logger: MetricsLogger, eval_fn: EvalFn | None, progress: bool) -> None:
+    cfg, pos, info = tr.tcfg, tr.pos, tr.info
+    bar = ProgressBar(tr.total_steps, initial=pos.step, enabled=progress)
+    per_step = cfg.batch_size * info.world_size
+    last_t, last_images = time.perf_counter(), pos.images_seen
+    last_ckpt = pos.step if pos.step > 0 else -1
+    last_sample = -1
+    try:
+        while pos.step < tr.total_steps:
+            for batch in tr.epoch_loader(pos.epoch, pos.batch_in_epoch):
+                t0 = time.perf_counter()
+                vals = tr.train_step(batch)
+                pos.step += 1
+                pos.batch_in_epoch += 1
+                pos.images_seen += per_step
+                if pos.batch_in_epoch >= tr.steps_per_epoch:
+                    pos.epoch, pos.batch_in_epoch = pos.epoch + 1, 0
+                pos.wall_time += time.perf_counter() - t0
+                if info.is_main and (cfg.log_every and pos.step % cfg.log_every == 0 or pos.step == tr.total_steps):
+                    now = time.perf_counter()
+                    rate = (pos.images_seen - last_images) / max(now - last_t, 1e-9)
+                    last_t, last_images = now, pos.images_seen
+                    record = {"kind": "train", "step": pos.step, "epoch": pos.epoch, "images_seen": pos.images_seen,
+                              "wall_time": round(pos.wall_time, 3), "images_per_s": round(rate, 3), **vals}
+                    logger.log(record)
+                    bar.update(0, {"img/s": rate, "d": vals["d_total"], "g": vals["g_total"]})
+                bar.update(1, {})
+                if info.is_main and cfg.sample_every and pos.step % cfg.sample_every == 0:
+                    tr.write_samples()
+                    last_sample = pos.step
+                if eval_fn is not None and cfg.eval_every and pos.step % cfg.eval_every == 0:
+                    if info.is_main:
+                        _run_eval(tr, logger, eval_fn)
+                    barrier(info)
+                if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
+                    tr.save_checkpoint()
+                    last_ckpt = pos.step
+                if pos.step >= tr.total_steps:
+                    break
+        if info.is_main and last_sample != pos.step:
+            tr.write_samples()
+        if last_ckpt != pos.step:
+            tr.save_checkpoint()
+    finally:
+        bar.close()
+
+
+def _run_eval(tr: _Trainer, logger: MetricsLogger, eval_fn: EvalFn) -> None:
+    tr.G.eval()
+    try:
+        metrics = eval_fn(tr.pos.step, tr.G)
+    finally:
+        tr.G.train()
+    logger.log({"kind": "eval", "step": tr.pos.step, "epoch": tr.pos.epoch, **{k: float(v) for k, v in metrics.items()}})
+
+
+# ----------------------------------------------------------------------------- module entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m csagan.train.engine --config NAME --data DIR --out RUN [--preset P] [--set k=v ...] [--resume]``.
+
+    The same as ``csagan train``; also what ``torchrun`` launches for multi-process runs.
+    """
+    parser = argparse.ArgumentParser(prog="python -m csagan.train.engine", description=main.__doc__)
+    parser.add_argument("--config", required=True, help="model config name (csagan, ssagan, dfgan, ...)")
+    parser.add_argument("--data", required=True, type=Path, help="dataset root (AttnGAN layout)")
+    parser.add_argument("--out", required=True, type=Path, help="run folder")
+    parser.add_argument("--preset", default=None, help="train preset (default: toybirds-cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    model_cfg, train_cfg = resolve(args.config, args.preset, args.overrides)
+    train(model_cfg, train_cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocess tests
+    sys.exit(main())

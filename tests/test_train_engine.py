@@ -1,0 +1,367 @@
+"""End-to-end training runs at smoke size (csagan.train.engine, csagan.train.run).
+
+Everything runs on the CPU with one intra-op thread (in this process and in the subprocesses), on
+a 40-image ToyBirds set and a DAMSM folder holding randomly initialised encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from csagan.config import list_configs
+from csagan.damsm import SmallCNNEncoder
+from csagan.data.datasets import TextImageDataset
+from csagan.pretrain import save_damsm
+from csagan.text import RNNEncoder
+from csagan.train import engine
+from csagan.train.checkpoint import load_checkpoint
+from csagan.train.config import resolve
+from csagan.train.engine import TrainingDivergedError, train
+from csagan.train.logging import read_metrics
+from csagan.train.run import load_run
+
+LOSS_KEYS = ("d_real", "d_fake", "d_mismatch", "magp", "d_total", "g_adv", "damsm", "kl", "g_total")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from csagan.data.toybirds import make_toybirds
+
+    base = tmp_path_factory.mktemp("train_engine")
+    root = make_toybirds(base / "toybirds", n_images=40, n_species=8, workers=1, progress=False)
+    ds = TextImageDataset(root, "train", image_size=32)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    damsm = save_damsm(base / "damsm", RNNEncoder(ds.n_words), SmallCNNEncoder(image_size=32, ndf=4), ds.vocab)
+    torch.random.set_rng_state(gen_state)
+    return {"data": root, "damsm": damsm, "base": base}
+
+
+def _cfg(toy: dict[str, Path], name: str = "csagan", *extra: str) -> tuple[Any, Any]:
+    return resolve(name, "smoke", [f"damsm_dir={toy['damsm']}", *extra])
+
+
+def _losses(run: Path) -> list[dict[str, float]]:
+    return [{k: r[k] for k in LOSS_KEYS} for r in read_metrics(run) if r["kind"] == "train"]
+
+
+@pytest.fixture(scope="session")
+def csagan_run(toy: dict[str, Path]) -> Path:
+    torch.set_num_threads(1)
+    m, t = _cfg(toy, "csagan", "max_steps=2")
+    return train(m, t, toy["data"], toy["base"] / "csagan_run", progress=False)
+
+
+# ----------------------------------------------------------------------------- every config
+
+
+@pytest.mark.parametrize("name", list_configs())
+def test_every_config_trains(name: str, toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:
+    extra = ["max_steps=2"] + ([f"mask_source={csagan_run}"] if name == "ssagan-fixed-mask" else [])
+    m, t = _cfg(toy, name, *extra)
+    run = train(m, t, toy["data"], tmp_path / name, progress=False)
+    records = [r for r in read_metrics(run) if r["kind"] == "train"]
+    assert [r["step"] for r in records] == [1, 2]
+    for r in records:
+        assert all(math.isfinite(r[k]) for k in LOSS_KEYS), r
+        assert r["images_seen"] == 4 * r["step"]
+    assert (records[-1]["damsm"] == 0.0) == (m.damsm_weight == 0)
+    assert (records[-1]["kl"] == 0.0) == (not m.use_csa)
+    for f in ("checkpoint.pt", "generator.pt", "config.json", "vocab.json", "metrics.csv", "samples/step_0000002.png",
+              "damsm/text_encoder.pth", "damsm/image_encoder.pth", "damsm/damsm.json", "damsm/vocab.json"):
+        assert (run / f).is_file(), f
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"] == m.to_dict() and cfg["train"] == t.to_dict()
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+def test_fixed_masks_are_the_source_runs(toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:
+    m, t = _cfg(toy, "ssagan-fixed-mask", "max_steps=2", f"mask_source={csagan_run}")
+    run = train(m, t, toy["data"], tmp_path / "fixed", progress=False)
+    src = load_run(csagan_run).generator.state_dict()
+    got = load_run(run).generator.state_dict()
+    mask_keys = [k for k in src if k.startswith("masks.") and "num_batches" not in k]
+    assert mask_keys and all(torch.equal(src[k], got[k]) for k in mask_keys)
+
+
+def test_load_run_generates(csagan_run: Path) -> None:
+    loaded = load_run(csagan_run)
+    assert loaded.step == 2 and not loaded.generator.training and loaded.vocab[0] == "<end>"
+    caps = torch.tensor([[1, 2, 3, 0]])
+    _, sent = loaded.text_encoder(caps, torch.tensor([3]))
+    img = loaded.generator(torch.zeros(1, loaded.model_config.z_dim), sent).image
+    assert img.shape == (1, 3, 32, 32) and img.abs().max() <= 1
+    with pytest.raises(FileNotFoundError, match="run folder not found"):
+        load_run(csagan_run / "nope")
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_losses_other_seed_differs(toy: dict[str, Path], tmp_path: Path) -> None:
+    m, t = _cfg(toy, "csagan", "max_steps=3", "sample_every=0")
+    a = train(m, t, toy["data"], tmp_path / "a", progress=False)
+    b = train(m, t, toy["data"], tmp_path / "b", progress=False)
+    assert _losses(a) == _losses(b)
+    ga, gb = (load_checkpoint(r / "checkpoint.pt")["generator"] for r in (a, b))
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+    c = train(m, t.replace(seed=1), toy["data"], tmp_path / "c", progress=False)
+    assert _losses(c) != _losses(a)
+
+
+def _engine_cmd(toy: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "csagan.train.engine", "--config", "csagan", "--preset", "smoke",
+           "--data", str(toy["data"]), "--out", str(out), "--no-progress", "--set", f"damsm_dir={toy['damsm']}"]
+    for e in extra:
+        cmd += ["--set", e]
+    return cmd
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_uninterrupted_run(toy: dict[str, Path], tmp_path: Path) -> None:
+    settings = ("max_steps=12", "checkpoint_every=4", "log_every=1", "sample_every=0")
+    m, t = _cfg(toy, "csagan", *settings)
+    full = train(m, t, toy["data"], tmp_path / "full", progress=False)  # uninterrupted, in this process
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_engine_cmd(toy, killed, *settings), env=_env(), cwd=REPO)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            metrics = killed / "metrics.jsonl"
+            if (killed / "checkpoint.pt").exists() and metrics.exists():
+                steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines() if x.strip()]
+                if steps and max(steps) >= 6:
+                    break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    ckpt_step = load_checkpoint(killed / "checkpoint.pt")["step"]
+    assert 4 <= ckpt_step < 12
+    logged = max(r["step"] for r in read_metrics(killed))
+    assert logged > ckpt_step  # steps after the checkpoint were lost and must be redone
+
+    train(m, t, toy["data"], killed, resume=True, progress=False)
+    assert [r["step"] for r in read_metrics(killed)] == list(range(1, 13))
+    assert _losses(killed) == _losses(full)
+    a, b = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
+    for part in ("generator", "discriminator"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
+
+
+def test_resume_with_changed_config_names_the_fields(toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(csagan_run, run)
+    m, t = _cfg(toy, "csagan", "max_steps=3", "lr_g=0.001", "nf=8")
+    with pytest.raises(ValueError, match=r"model\.nf: 4 -> 8.*train\.lr_g: 0\.0002 -> 0\.001"):
+        train(m, t, toy["data"], run, resume=True, progress=False)
+
+
+def test_resume_extends_training(toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(csagan_run, run)
+    m, t = _cfg(toy, "csagan", "max_steps=3")
+    train(m, t, toy["data"], run, resume=True, progress=False)
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]
+    assert load_run(run).step == 3
+
+
+def test_resume_needs_a_checkpoint_and_fresh_runs_need_an_empty_folder(
+    toy: dict[str, Path], csagan_run: Path, tmp_path: Path
+) -> None:
+    m, t = _cfg(toy, "csagan", "max_steps=2")
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        train(m, t, toy["data"], tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(m, t, toy["data"], csagan_run, progress=False)
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def test_nan_loss_stops_with_step_term_and_diagnostic_checkpoint(
+    toy: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    real = engine.magp_from_outputs
+
+    def poisoned(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls["n"] += 1
+        out = real(*args, **kwargs)
+        return out * float("nan") if calls["n"] == 3 else out
+
+    monkeypatch.setattr(engine, "magp_from_outputs", poisoned)
+    m, t = _cfg(toy, "csagan", "max_steps=5", "checkpoint_every=0", "sample_every=0")
+    with pytest.raises(TrainingDivergedError, match=r"step 3: loss term 'magp' is nan"):
+        train(m, t, toy["data"], tmp_path / "nan", progress=False)
+    diag = load_checkpoint(tmp_path / "nan" / "nan_step_0000003.pt")
+    assert diag["step"] == 2
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+
+
+def test_bad_damsm_dir(toy: dict[str, Path], tmp_path: Path) -> None:
+    m, t = _cfg(toy, "csagan")
+    with pytest.raises(FileNotFoundError, match="DAMSM folder not found"):
+        train(m, t.replace(damsm_dir=str(tmp_path / "none")), toy["data"], tmp_path / "r1", progress=False)
+    partial = tmp_path / "partial"
+    shutil.copytree(toy["damsm"], partial)
+    (partial / "text_encoder.pth").unlink()
+    with pytest.raises(FileNotFoundError, match="text_encoder"):
+        train(m, t.replace(damsm_dir=str(partial)), toy["data"], tmp_path / "r2", progress=False)
+    with pytest.raises(ValueError, match="damsm_dir is not set"):
+        train(m, t.replace(damsm_dir=""), toy["data"], tmp_path / "r3", progress=False)
+
+
+def test_damsm_of_another_dataset_is_rejected(toy: dict[str, Path], tmp_path: Path) -> None:
+    words = ["<end>"] + [f"w{i}" for i in range(9)]
+    other = save_damsm(tmp_path / "other", RNNEncoder(len(words)), SmallCNNEncoder(image_size=32, ndf=4), words)
+    m, t = _cfg(toy, "csagan")
+    with pytest.raises(ValueError, match="10 words.*Pretrain DAMSM on this dataset"):
+        train(m, t.replace(damsm_dir=str(other)), toy["data"], tmp_path / "r", progress=False)
+
+
+def test_image_size_mismatch_and_mask_source_errors(toy: dict[str, Path], tmp_path: Path) -> None:
+    m, t = _cfg(toy, "csagan")
+    with pytest.raises(ValueError, match="image_size=64 differs"):
+        train(m, t.replace(image_size=64), toy["data"], tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="only for ssagan-fixed-mask"):
+        train(m, t.replace(mask_source=str(tmp_path)), toy["data"], tmp_path / "r", progress=False)
+    fm, ft = _cfg(toy, "ssagan-fixed-mask")
+    with pytest.raises(ValueError, match="needs mask_source"):
+        train(fm, ft, toy["data"], tmp_path / "r", progress=False)
+    with pytest.raises(FileNotFoundError, match="generator.pt"):
+        train(fm, ft.replace(mask_source=str(tmp_path)), toy["data"], tmp_path / "r", progress=False)
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
+        train(m, t, tmp_path / "no_data", tmp_path / "r", progress=False)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def test_eval_hook_gets_eval_mode_generator(toy: dict[str, Path], tmp_path: Path) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def eval_fn(step: int, g: torch.nn.Module) -> dict[str, float]:
+        seen.append((step, g.training))
+        return {"score": float(step)}
+
+    m, t = _cfg(toy, "csagan", "max_steps=4", "eval_every=2", "sample_every=0")
+    run = train(m, t, toy["data"], tmp_path / "e", eval_fn=eval_fn, progress=False)
+    assert seen == [(2, False), (4, False)]
+    evals = [r for r in read_metrics(run) if r["kind"] == "eval"]
+    assert [(r["step"], r["score"]) for r in evals] == [(2, 2.0), (4, 4.0)]
+
+
+def test_bf16_channels_last_printed_gp_and_kl_on_d(toy: dict[str, Path], tmp_path: Path) -> None:
+    m, t = _cfg(toy, "csagan", "max_steps=2", "precision=bf16", "channels_last=true", "gp_form=printed",
+                "kl_side=discriminator", "keep_checkpoints=1", "checkpoint_every=1")
+    run = train(m, t, toy["data"], tmp_path / "bf", progress=False)
+    records = [r for r in read_metrics(run) if r["kind"] == "train"]
+    assert all(math.isfinite(r[k]) for r in records for k in LOSS_KEYS)
+    assert all(r["kl"] > 0 for r in records)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000002.pt"]
+
+
+def test_epochs_limit_counts_steps_per_epoch(toy: dict[str, Path], tmp_path: Path) -> None:
+    # 30 training images, batch 4 → 7 steps per epoch (the last 2 images are dropped)
+    m, t = _cfg(toy, "dfgan", "max_steps=0", "epochs=1", "sample_every=0", "checkpoint_every=0", "log_every=7")
+    run = train(m, t, toy["data"], tmp_path / "ep", progress=False)
+    records = read_metrics(run)
+    assert [(r["step"], r["epoch"]) for r in records] == [(7, 1)]
+
+
+# ----------------------------------------------------------------------------- two processes
+
+_DDP_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import torch
+    import csagan.train.engine as E
+    from csagan.train.config import resolve
+
+    dump = sys.argv[1]
+    rank = int(os.environ["RANK"])
+    writes = {"n": 0}
+    for name in ("atomic_save", "atomic_write_text"):
+        real = getattr(E, name)
+        def wrapped(*a, _real=real, **k):
+            writes["n"] += 1
+            return _real(*a, **k)
+        setattr(E, name, wrapped)
+    real_log = E.MetricsLogger.log
+    def log(self, record):
+        if self.enabled:
+            writes["n"] += 1
+        return real_log(self, record)
+    E.MetricsLogger.log = log
+    real_loop = E._loop
+    def loop(tr, *a):
+        real_loop(tr, *a)
+        torch.save({"G": tr.G.state_dict(), "D": tr.D.state_dict(), "writes": writes["n"]},
+                   os.path.join(dump, f"rank{rank}.pt"))
+    E._loop = loop
+    m, t = resolve("csagan", "smoke", sys.argv[4:])
+    E.train(m, t, sys.argv[2], sys.argv[3], progress=False)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_stays_in_sync(toy: dict[str, Path], tmp_path: Path) -> None:
+    script = tmp_path / "ddp_run.py"
+    script.write_text(_DDP_SCRIPT)
+    run = tmp_path / "ddp"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           str(script), str(tmp_path), str(toy["data"]), str(run),
+           f"damsm_dir={toy['damsm']}", "max_steps=4", "checkpoint_every=2", "sample_every=2"]
+    subprocess.run(cmd, check=True, env=_env(), cwd=REPO, timeout=240)
+    r0, r1 = (torch.load(tmp_path / f"rank{i}.pt", weights_only=True) for i in (0, 1))
+    for part in ("G", "D"):
+        assert all(torch.equal(r0[part][k], r1[part][k]) for k in r0[part]), part
+    assert r0["writes"] > 0 and r1["writes"] == 0
+    records = read_metrics(run)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    # 2 ranks × batch 4 per step; 30 images → 3 steps per epoch, so step 4 is in epoch 1
+    assert [r["images_seen"] for r in records] == [8, 16, 24, 32] and records[-1]["epoch"] == 1
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["world_size"] == 2 and len(ckpt["train_rng"]) == 2
+    assert not torch.equal(ckpt["train_rng"][0], ckpt["train_rng"][1])
+    assert all(torch.equal(ckpt["generator"][k], r0["G"][k]) for k in r0["G"])
