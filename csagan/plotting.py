@@ -1,0 +1,275 @@
+"""Figures for the book: image grids, masks (Fig. 6), DAMSM attention, training curves, ToyBirds.
+
+Every function builds a matplotlib :class:`~matplotlib.figure.Figure` with the object-oriented
+API on the Agg canvas (no pyplot state, no window) and returns it; save it with
+``fig.savefig(path)`` or let Jupyter display it. Images are tensors in [−1, 1] as the models
+produce them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "image_grid",
+    "read_metrics",
+    "show_attention",
+    "show_masks",
+    "smooth",
+    "to_numpy_image",
+    "toybirds_examples",
+    "training_curves",
+]
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def to_numpy_image(image: Tensor) -> np.ndarray:
+    """[3, H, W] (or [1, H, W] / [H, W]) in [−1, 1] → float array [H, W, 3] (or [H, W]) in [0, 1]."""
+    img = image.detach().float().cpu()
+    if img.dim() == 3 and img.shape[0] == 1:
+        img = img[0]
+    if img.dim() == 3:
+        if img.shape[0] != 3:
+            raise ValueError(f"an image must be [3, H, W] in [-1, 1], got shape {tuple(img.shape)}.")
+        img = img.permute(1, 2, 0)
+    elif img.dim() != 2:
+        raise ValueError(f"an image must be [3, H, W] or [H, W], got shape {tuple(img.shape)}.")
+    arr: np.ndarray = ((img.clamp(-1, 1) + 1) / 2).numpy()
+    return arr
+
+
+def _check_batch(images: Tensor, name: str = "images") -> None:
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"{name} must be a tensor [N, 3, H, W] in [-1, 1], got {shape}.")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty; pass at least one image.")
+
+
+def image_grid(
+    images: Tensor, nrow: int = 8, captions: Sequence[str] | None = None, cell: float = 1.6
+) -> Any:
+    """A grid of images [N, 3, H, W] in [−1, 1], ``nrow`` images per row, optional captions as titles.
+
+    Returns a Figure with one axis per image (N axes).
+    """
+    _check_batch(images)
+    if nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}.")
+    n = images.shape[0]
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"captions has {len(captions)} entries but there are {n} images; pass one per image.")
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    title_h = 0.5 if captions is not None else 0.0
+    fig = _figure(cols * cell, rows * (cell + title_h))
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(to_numpy_image(images[i]))
+        ax.set_axis_off()
+        if captions is not None:
+            ax.set_title(_wrap(captions[i], 22), fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:4])
+
+
+def show_masks(image: Tensor, masks: Sequence[Tensor], cell: float = 1.8) -> Any:
+    """The paper's Fig. 6: an image and the mask of every generator stage as a heat map.
+
+    Args:
+        image: [3, H, W] in [−1, 1] (one image; take ``out.image[i]``).
+        masks: the stages' masks for that image, each [1, s, s] or [s, s] with values in [0, 1]
+            (``[m[i] for m in out.masks]``).
+
+    Returns a Figure with ``1 + len(masks)`` axes: the image, then each mask (its side in the title).
+    """
+    if not masks:
+        raise ValueError("masks is empty: the generator has no mask predictors (fusion must be 'ssf').")
+    fig = _figure(cell * (1 + len(masks)), cell + 0.4)
+    ax = fig.add_subplot(1, 1 + len(masks), 1)
+    ax.imshow(to_numpy_image(image))
+    ax.set_title("image", fontsize=8)
+    ax.set_axis_off()
+    for k, mask in enumerate(masks):
+        m = mask.detach().float().cpu()
+        if m.dim() == 3 and m.shape[0] == 1:
+            m = m[0]
+        if m.dim() != 2:
+            raise ValueError(f"mask {k} must be [1, s, s] or [s, s], got shape {tuple(mask.shape)}.")
+        ax = fig.add_subplot(1, 1 + len(masks), k + 2)
+        ax.imshow(m.numpy(), cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"stage {k + 1} ({m.shape[0]}×{m.shape[1]})", fontsize=7)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def show_attention(
+    image: Tensor, attn_maps: Tensor, words: Sequence[str], cell: float = 1.6, alpha: float = 0.6
+) -> Any:
+    """DAMSM word attention α (Eq. 7) over regions, upsampled onto the image, one panel per word.
+
+    Args:
+        image: [3, H, W] in [−1, 1].
+        attn_maps: [T, h, w] (e.g. ``DAMSM.attention_maps(...)[i]``); the first ``len(words)``
+            maps are drawn.
+        words: the caption's words.
+
+    Returns a Figure with ``1 + len(words)`` axes: the image, then each word's map (bilinearly
+    upsampled to H×W, normalised to its maximum) over the image.
+    """
+    if attn_maps.dim() != 3:
+        raise ValueError(f"attn_maps must be [T, h, w], got shape {tuple(attn_maps.shape)}.")
+    if not words:
+        raise ValueError("words is empty; pass the caption's words.")
+    if len(words) > attn_maps.shape[0]:
+        raise ValueError(f"{len(words)} words but only {attn_maps.shape[0]} attention maps.")
+    base = to_numpy_image(image)
+    height, width = base.shape[:2]
+    maps = attn_maps[: len(words)].detach().float().cpu().unsqueeze(1)
+    up = torch.nn.functional.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+    n = 1 + len(words)
+    cols = min(n, 8)
+    rows = math.ceil(n / cols)
+    fig = _figure(cols * cell, rows * (cell + 0.3))
+    ax = fig.add_subplot(rows, cols, 1)
+    ax.imshow(base)
+    ax.set_title("image", fontsize=8)
+    ax.set_axis_off()
+    for k, word in enumerate(words):
+        heat = up[k]
+        heat = heat / heat.max().clamp(min=1e-12)
+        ax = fig.add_subplot(rows, cols, k + 2)
+        ax.imshow(base)
+        ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+        ax.set_title(word, fontsize=8)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def read_metrics(metrics_jsonl: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` (one JSON object per line; blank lines skipped).
+
+    Raises:
+        FileNotFoundError: the file is missing; ValueError: a line is not a JSON object.
+    """
+    path = Path(metrics_jsonl)
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics file not found: {path} (a run or DAMSM folder's metrics.jsonl).")
+    records = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{lineno}: not valid JSON ({exc}).") from exc
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object.")
+        records.append(rec)
+    return records
+
+
+def smooth(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average: entry i is the mean of the last ``min(i + 1, window)`` values."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}.")
+    arr = np.asarray(values, dtype=float)
+    csum = np.concatenate([[0.0], np.cumsum(arr)])
+    idx = np.arange(1, len(arr) + 1)
+    lo = np.maximum(idx - window, 0)
+    out: np.ndarray = (csum[idx] - csum[lo]) / (idx - lo)
+    return out
+
+
+_NOT_CURVES = {"step", "epoch", "lr", "time", "n_queries", "n_candidates"}
+
+
+def training_curves(
+    metrics_jsonl: str | Path, keys: Sequence[str] | None = None, window: int = 20, x: str = "step"
+) -> Any:
+    """Loss curves from a ``metrics.jsonl``: one axis per key, raw values faint, smoothed bold.
+
+    Args:
+        metrics_jsonl: the file.
+        keys: which numeric fields to plot (default: every numeric field of the records except
+            ``step``, ``epoch``, ``lr``, ``time``, in first-seen order).
+        window: moving-average window (:func:`smooth`).
+        x: the field on the x axis.
+
+    Records without a key are skipped for that key (so train and eval records can share a file).
+
+    Raises:
+        ValueError: a requested key never occurs, or there is nothing to plot.
+    """
+    records = read_metrics(metrics_jsonl)
+    if keys is None:
+        seen: dict[str, None] = {}
+        for rec in records:
+            for k, v in rec.items():
+                if k not in _NOT_CURVES and k != x and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    seen.setdefault(k, None)
+        keys = list(seen)
+    if not keys:
+        raise ValueError(f"{metrics_jsonl}: no numeric fields to plot.")
+    missing = [k for k in keys if not any(k in r for r in records)]
+    if missing:
+        available = sorted({k for r in records for k in r})
+        raise ValueError(f"{metrics_jsonl}: no record has {missing}; available fields: {available}.")
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig = _figure(4.0 * cols, 2.8 * rows)
+    for i, key in enumerate(keys):
+        pts = [(r.get(x, j), r[key]) for j, r in enumerate(records) if isinstance(r.get(key), (int, float))]
+        xs = np.asarray([p[0] for p in pts], dtype=float)
+        ys = np.asarray([p[1] for p in pts], dtype=float)
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.plot(xs, ys, alpha=0.3, linewidth=0.8, color="C0")
+        ax.plot(xs, smooth(ys, window), linewidth=1.6, color="C0")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel(x, fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def toybirds_examples(
+    root: str | Path, n: int = 8, split: str = "train", seed: int = 0, image_size: int = 64, ncol: int = 4
+) -> Any:
+    """``n`` images of a dataset root (ToyBirds or any AttnGAN layout) with their first caption.
+
+    Items are picked evenly over the split (deterministic for a given ``seed``).
+    """
+    from csagan.data.datasets import TextImageDataset
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}.")
+    data = TextImageDataset(root, split, image_size=image_size, transform="eval", seed=seed)
+    count = min(n, len(data))
+    picks = sorted({int(i) for i in np.linspace(0, len(data) - 1, count)})
+    images = torch.stack([data[i].image for i in picks])
+    captions = [data.caption_texts(i)[0] for i in picks]
+    return image_grid(images, nrow=ncol, captions=captions, cell=2.0)

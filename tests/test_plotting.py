@@ -1,0 +1,123 @@
+"""Tests of csagan.plotting: figures have the right number of axes and save as PNG files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from csagan.plotting import (
+    image_grid,
+    read_metrics,
+    show_attention,
+    show_masks,
+    smooth,
+    to_numpy_image,
+    toybirds_examples,
+    training_curves,
+)
+
+
+def _images(n: int, size: int = 16) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def _saved_png(fig, path: Path) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    fig.savefig(path)
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        return img.size
+
+
+def test_to_numpy_image_maps_range() -> None:
+    img = torch.tensor([[[-1.0, 0.0], [1.0, 2.0]]] * 3)
+    arr = to_numpy_image(img)
+    assert arr.shape == (2, 2, 3)
+    np.testing.assert_allclose(arr[..., 0], [[0.0, 0.5], [1.0, 1.0]])
+
+
+def test_image_grid_axes_and_png(tmp_path: Path) -> None:
+    fig = image_grid(_images(5), nrow=2, captions=[f"bird {i}" for i in range(5)])
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == [f"bird {i}" for i in range(5)]
+    w, h = _saved_png(fig, tmp_path / "grid.png")
+    assert h > w  # 3 rows of 2
+
+
+def test_image_grid_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
+        image_grid(torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match="one per image"):
+        image_grid(_images(2), captions=["only one"])
+
+
+def test_show_masks_one_axis_per_stage(tmp_path: Path) -> None:
+    masks = [torch.rand(1, s, s) for s in (4, 8, 16)]
+    fig = show_masks(_images(1)[0], masks)
+    assert len(fig.axes) == 4
+    assert fig.axes[3].get_title().startswith("stage 3 (16×16)")
+    _saved_png(fig, tmp_path / "masks.png")
+    with pytest.raises(ValueError, match="no mask predictors"):
+        show_masks(_images(1)[0], [])
+
+
+def test_show_attention_panels_and_upsampling(tmp_path: Path) -> None:
+    attn = torch.softmax(torch.randn(6, 4, 4), dim=-1)
+    fig = show_attention(_images(1, 32)[0], attn, ["a", "red", "bird"])
+    assert len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes[1:]] == ["a", "red", "bird"]
+    overlay = fig.axes[1].get_images()[1].get_array()
+    assert overlay.shape == (32, 32)  # upsampled onto the image
+    assert float(np.max(overlay)) == pytest.approx(1.0)
+    _saved_png(fig, tmp_path / "attn.png")
+    with pytest.raises(ValueError, match="attention maps"):
+        show_attention(_images(1)[0], attn[:2], ["a", "red", "bird"])
+
+
+def test_smooth_is_a_trailing_mean() -> None:
+    vals = [1.0, 3.0, 5.0, 7.0]
+    # window 2 by hand: 1, (1+3)/2, (3+5)/2, (5+7)/2
+    np.testing.assert_allclose(smooth(vals, 2), [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(smooth(vals, 1), vals)
+    np.testing.assert_allclose(smooth(vals, 10), [1.0, 2.0, 3.0, 4.0])
+
+
+def _metrics(path: Path) -> Path:
+    lines = [{"kind": "train", "step": s, "epoch": 0, "w1": 3.0 - s / 10, "total": 10.0 - s, "lr": 0.002}
+             for s in range(1, 9)]
+    lines.append({"kind": "eval", "split": "test", "step": 8, "epoch": 0, "r_precision": 0.3})
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n\n")
+    return path
+
+
+def test_training_curves_default_and_chosen_keys(tmp_path: Path) -> None:
+    metrics = _metrics(tmp_path / "metrics.jsonl")
+    assert len(read_metrics(metrics)) == 9
+    fig = training_curves(metrics)
+    assert [ax.get_title() for ax in fig.axes] == ["w1", "total", "r_precision"]
+    line = fig.axes[1].get_lines()[0]
+    np.testing.assert_allclose(line.get_ydata(), [10.0 - s for s in range(1, 9)])
+    _saved_png(fig, tmp_path / "curves.png")
+    fig = training_curves(metrics, keys=["total"], window=3)
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match="available fields"):
+        training_curves(metrics, keys=["d_loss"])
+
+
+def test_training_curves_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
+        training_curves(tmp_path / "metrics.jsonl")
+
+
+def test_toybirds_examples(tmp_path: Path) -> None:
+    from csagan.data.toybirds import make_toybirds
+
+    root = make_toybirds(tmp_path / "tb", size=32, n_images=16, n_species=4, workers=1, progress=False)
+    fig = toybirds_examples(root, n=3, image_size=32, ncol=3)
+    assert len(fig.axes) == 3
+    assert all(ax.get_title() for ax in fig.axes)
+    _saved_png(fig, tmp_path / "examples.png")

@@ -1,0 +1,384 @@
+"""Tests of csagan.pretrain: the DAMSM folder (save/load), retrieval accuracy and pretraining."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from csagan.damsm import DAMSM, DAMSMConfig, SmallCNNEncoder
+from csagan.data.datasets import TextImageDataset, TextImageItem, collate
+from csagan.pretrain import (
+    DAMSM_JSON,
+    DAMSM_PRESETS,
+    IMAGE_ENCODER_FILE,
+    TEXT_ENCODER_FILE,
+    VOCAB_FILE,
+    LoadedDAMSM,
+    damsm_settings,
+    load_damsm,
+    lr_at_epoch,
+    parse_overrides,
+    pretrain_damsm,
+    retrieval_accuracy,
+    save_damsm,
+    train_step,
+    vocab_to_list,
+)
+from csagan.text import RNNEncoder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread() -> Iterator[None]:
+    """Small tensors: one intra-op thread avoids OpenMP spin-waiting on a busy 2-core machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+VOCAB = ["<end>", "a", "bird", "red", "blue", "small", "with", "wings"]
+
+
+def _encoders(seed: int = 0) -> tuple[RNNEncoder, SmallCNNEncoder]:
+    torch.manual_seed(seed)
+    text = RNNEncoder(len(VOCAB), emb_dim=12, hidden=16)
+    image = SmallCNNEncoder(image_size=32, ndf=4, emb_dim=16)
+    return text, image
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    images = torch.rand(3, 3, 32, 32, generator=gen) * 2 - 1
+    captions = torch.tensor([[1, 3, 2, 0], [1, 5, 4, 2], [2, 6, 7, 0]])
+    cap_lens = torch.tensor([3, 4, 3])
+    return images, captions, cap_lens
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    text, image = _encoders()
+    text.eval(), image.eval()
+    images, captions, cap_lens = _batch()
+    with torch.no_grad():
+        want_words, want_sent = text(captions, cap_lens)
+        want_regions, want_code = image(images)
+    save_damsm(tmp_path / "damsm", text, image, VOCAB, gamma1=4.5, epochs=3, step=7)
+    loaded = load_damsm(tmp_path / "damsm")
+    assert isinstance(loaded, LoadedDAMSM)
+    with torch.no_grad():
+        got_words, got_sent = loaded.text_encoder(captions, cap_lens)
+        got_regions, got_code = loaded.image_encoder(images)
+    torch.testing.assert_close(got_words, want_words, rtol=0, atol=0)
+    torch.testing.assert_close(got_sent, want_sent, rtol=0, atol=0)
+    torch.testing.assert_close(got_regions, want_regions, rtol=0, atol=0)
+    torch.testing.assert_close(got_code, want_code, rtol=0, atol=0)
+    assert loaded.vocab == VOCAB
+
+
+def test_loaded_encoders_are_frozen_and_in_eval_mode(tmp_path: Path) -> None:
+    text, image = _encoders()
+    loaded = load_damsm(save_damsm(tmp_path, text, image, VOCAB))
+    for module in (loaded.text_encoder, loaded.image_encoder):
+        assert not module.training
+        assert all(not m.training for m in module.modules())
+        assert all(not p.requires_grad for p in module.parameters())
+
+
+def test_folder_has_the_contract_files_and_meta_keys(tmp_path: Path) -> None:
+    text, image = _encoders()
+    save_damsm(tmp_path, text, image, VOCAB, captions_pickle_sha256="ab" * 32, epochs=2, step=9)
+    for name in (TEXT_ENCODER_FILE, IMAGE_ENCODER_FILE, DAMSM_JSON, VOCAB_FILE, "metrics.jsonl"):
+        assert (tmp_path / name).is_file(), name
+    meta = json.loads((tmp_path / DAMSM_JSON).read_text())
+    expected = {
+        "image_encoder": "small_cnn",
+        "image_size": 32,
+        "ndf": 4,
+        "emb_dim": 16,
+        "n_words": len(VOCAB),
+        "gamma1": 4.0,
+        "gamma2": 5.0,
+        "gamma3": 10.0,
+        "captions_pickle_sha256": "ab" * 32,
+        "vocab_size": len(VOCAB),
+        "epochs": 2,
+        "step": 9,
+    }
+    for key, value in expected.items():
+        assert meta[key] == value, key
+    assert isinstance(meta["csagan_version"], str)
+    assert json.loads((tmp_path / VOCAB_FILE).read_text()) == VOCAB
+    # the text encoder file has AttnGAN's key layout
+    keys = set(torch.load(tmp_path / TEXT_ENCODER_FILE, weights_only=True))
+    assert {"encoder.weight", "rnn.weight_hh_l0", "rnn.weight_hh_l0_reverse"} <= keys
+
+
+def test_attngan_file_names_are_accepted(tmp_path: Path) -> None:
+    text, image = _encoders()
+    src = save_damsm(tmp_path / "src", text, image, VOCAB)
+    dst = tmp_path / "attngan"
+    dst.mkdir()
+    shutil.copy(src / TEXT_ENCODER_FILE, dst / "text_encoder200.pth")
+    shutil.copy(src / IMAGE_ENCODER_FILE, dst / "image_encoder200.pth")
+    # an older epoch with different weights must be ignored: the highest number wins
+    other_text, _ = _encoders(seed=5)
+    torch.save(other_text.state_dict(), dst / "text_encoder100.pth")
+    shutil.copy(src / DAMSM_JSON, dst / DAMSM_JSON)
+    shutil.copy(src / VOCAB_FILE, dst / VOCAB_FILE)
+    loaded = load_damsm(dst)
+    torch.testing.assert_close(loaded.text_encoder.encoder.weight, text.encoder.weight)
+
+
+@pytest.mark.parametrize("missing", [TEXT_ENCODER_FILE, IMAGE_ENCODER_FILE, DAMSM_JSON, VOCAB_FILE])
+def test_missing_file_error_names_the_file(tmp_path: Path, missing: str) -> None:
+    text, image = _encoders()
+    folder = save_damsm(tmp_path, text, image, VOCAB)
+    (folder / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=missing.replace(".", r"\.")):
+        load_damsm(folder)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="DAMSM folder not found"):
+        load_damsm(tmp_path / "nope")
+
+
+def test_vocabulary_size_mismatch_is_refused(tmp_path: Path) -> None:
+    text, image = _encoders()
+    folder = save_damsm(tmp_path, text, image, VOCAB)
+    (folder / VOCAB_FILE).write_text(json.dumps(VOCAB + ["extra"]))
+    with pytest.raises(ValueError, match="Vocabulary size mismatch"):
+        load_damsm(folder)
+
+
+def test_save_refuses_vocab_that_does_not_fit_the_encoder(tmp_path: Path) -> None:
+    text, image = _encoders()
+    with pytest.raises(ValueError, match="n_words"):
+        save_damsm(tmp_path, text, image, VOCAB[:-1])
+
+
+def test_load_moves_to_map_location(tmp_path: Path) -> None:
+    text, image = _encoders()
+    loaded = load_damsm(save_damsm(tmp_path, text, image, VOCAB), map_location=torch.device("cpu"))
+    assert next(loaded.text_encoder.parameters()).device.type == "cpu"
+    assert next(loaded.image_encoder.parameters()).device.type == "cpu"
+
+
+# ----------------------------------------------------------------------------- retrieval accuracy
+
+
+class _OneHotImages(torch.nn.Module):
+    """Image i (its top-left red value encodes i) → one-hot code e_i, one region."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = images[:, 0, 0, 0].round().long()
+        code = torch.nn.functional.one_hot(idx, self.dim).float()
+        return code[:, :, None, None], code
+
+
+class _OneHotCaptions(torch.nn.Module):
+    """Caption whose first word is w → one-hot code e_{perm[w]} (sentence and every word)."""
+
+    def __init__(self, perm: list[int]) -> None:
+        super().__init__()
+        self.perm = torch.tensor(perm)
+
+    def forward(self, captions: torch.Tensor, cap_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        code = torch.nn.functional.one_hot(self.perm[captions[:, 0]], len(self.perm)).float()
+        words = code[:, :, None].expand(-1, -1, captions.shape[1]).contiguous()
+        return words, code
+
+
+def _one_hot_dataset(n: int) -> list[TextImageItem]:
+    items = []
+    for i in range(n):
+        image = torch.full((3, 4, 4), float(i))
+        caption = torch.zeros(5, dtype=torch.long)
+        caption[0] = i
+        items.append(TextImageItem(image, caption, 1, class_id=i, key=str(i), caption_index=0, index=i))
+    return items
+
+
+@pytest.mark.parametrize("score", ["sentence", "word"])
+def test_retrieval_is_perfect_when_matching_pairs_are_identical(score: str) -> None:
+    n = 12
+    data = _one_hot_dataset(n)
+    encoders = (_OneHotCaptions(list(range(n))), _OneHotImages(n))
+    acc = retrieval_accuracy(encoders, data, n_candidates=5, n_queries=None, seed=0, score=score)
+    assert acc["top1"] == 1.0 and acc["r_precision"] == 1.0
+    assert acc["n_queries"] == n and acc["n_candidates"] == 5
+    assert acc["chance_top1"] == pytest.approx(1 / n) and acc["chance_r_precision"] == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("score", ["sentence", "word"])
+def test_retrieval_counts_exactly_the_fixed_points(score: str) -> None:
+    """Captions of items 0..3 point to their own image; the rest are shifted (score 0 = tie = miss)."""
+    n = 12
+    perm = [0, 1, 2, 3] + [4 + (k + 1) % 8 for k in range(8)]
+    data = _one_hot_dataset(n)
+    encoders = (_OneHotCaptions(perm), _OneHotImages(n))
+    acc = retrieval_accuracy(encoders, data, n_candidates=6, n_queries=None, seed=3, score=score)
+    assert acc["top1"] == pytest.approx(4 / 12)
+    assert acc["r_precision"] == pytest.approx(4 / 12)
+
+
+def test_retrieval_subsamples_queries_and_caps_candidates() -> None:
+    n = 12
+    data = _one_hot_dataset(n)
+    encoders = (_OneHotCaptions(list(range(n))), _OneHotImages(n))
+    acc = retrieval_accuracy(encoders, data, n_candidates=100, n_queries=7, seed=0)
+    assert acc["n_queries"] == 7 and acc["n_candidates"] == 7
+    with pytest.raises(ValueError, match="n_candidates"):
+        retrieval_accuracy(encoders, data, n_candidates=1)
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_settings_presets_and_overrides() -> None:
+    cfg = damsm_settings("toybirds-cpu", epochs=7)
+    assert cfg["epochs"] == 7 and cfg["image_encoder"] == "small_cnn"
+    assert damsm_settings("cub")["image_encoder"] == "inception"
+    assert damsm_settings("cub")["image_size"] == 299
+    assert set(DAMSM_PRESETS) >= {"toybirds-cpu", "cub", "coco"}
+    with pytest.raises(ValueError, match=r"unknown DAMSM pretraining setting.*valid names.*batch_size"):
+        damsm_settings("toybirds-cpu", epochz=3)
+    with pytest.raises(ValueError, match="choose one of"):
+        damsm_settings("imagenet")
+
+
+def test_parse_overrides_types() -> None:
+    got = parse_overrides(["epochs=3", "lr=0.001", "device=cpu", "max_steps=null", "betas=[0.9, 0.99]"])
+    assert got == {"epochs": 3, "lr": 0.001, "device": "cpu", "max_steps": None, "betas": [0.9, 0.99]}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["epochs"])
+    with pytest.raises(ValueError, match="valid names"):
+        parse_overrides(["nope=1"])
+
+
+def test_lr_schedule_is_attngans_decay_with_floor() -> None:
+    for epoch in (0, 1, 10, 113, 114, 200):
+        assert lr_at_epoch(epoch, 0.002, 0.98) == pytest.approx(max(0.002 * 0.98**epoch, 0.0002))
+    assert lr_at_epoch(500, 0.002, 0.98) == pytest.approx(0.0002)
+
+
+def test_inception_needs_local_weights(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="inception_weights"):
+        pretrain_damsm(tmp_path, tmp_path / "out", image_encoder="inception")
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+@pytest.fixture(scope="module")
+def toybirds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from csagan.data.toybirds import make_toybirds
+
+    root = tmp_path_factory.mktemp("tb") / "toybirds"
+    return make_toybirds(root, size=64, n_images=40, n_species=8, workers=1, progress=False)
+
+
+TINY_RUN = {"image_size": 32, "ndf": 4, "batch_size": 8, "progress": False, "eval_queries": 10}
+
+
+def test_loss_decreases_on_a_fixed_batch(toybirds: Path) -> None:
+    data = TextImageDataset(toybirds, "train", image_size=32, seed=0)
+    batch = collate([data[i] for i in range(8)])
+    torch.manual_seed(0)
+    text = RNNEncoder(data.n_words, emb_dim=32, hidden=32)
+    image = SmallCNNEncoder(image_size=32, ndf=4, emb_dim=32)
+    model = DAMSM(text, image, DAMSMConfig(gamma1=4, gamma2=5, gamma3=10)).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=0.002, betas=(0.5, 0.999))
+    totals = [float(train_step(model, opt, batch).total) for _ in range(30)]
+    assert sum(totals[-3:]) / 3 < 0.5 * sum(totals[:3]) / 3
+
+
+def test_pretrain_writes_contract_folder_and_metrics(toybirds: Path, tmp_path: Path) -> None:
+    out = pretrain_damsm(toybirds, tmp_path / "damsm", epochs=2, max_steps=4, log_every=1, **TINY_RUN)
+    for name in (TEXT_ENCODER_FILE, IMAGE_ENCODER_FILE, DAMSM_JSON, VOCAB_FILE, "metrics.jsonl", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / DAMSM_JSON).read_text())
+    assert meta["step"] == 4 and meta["epochs"] == 2  # 30 train images / batch 8 = 3 steps per epoch
+    assert meta["image_encoder"] == "small_cnn" and meta["image_size"] == 32 and meta["ndf"] == 4
+    assert len(meta["captions_pickle_sha256"]) == 64
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in train] == [1, 2, 3, 4]
+    for r in train:
+        assert {"step", "epoch", "w1", "w2", "s1", "s2", "total", "lr"} <= set(r)
+        assert r["total"] == pytest.approx(r["w1"] + r["w2"] + r["s1"] + r["s2"], rel=1e-5)
+    assert [r["epoch"] for r in evals] == [0, 1]
+    assert {"loss", "top1", "r_precision", "chance_r_precision"} <= set(evals[0])
+    loaded = load_damsm(out)
+    data = TextImageDataset(toybirds, "test", image_size=32, transform="eval")
+    assert loaded.vocab == vocab_to_list(data.vocab)
+
+
+def test_pretrain_is_seeded_and_leaves_global_rng_alone(toybirds: Path, tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = pretrain_damsm(toybirds, tmp_path / "a", epochs=1, max_steps=2, eval_every_epoch=False, **TINY_RUN)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = pretrain_damsm(toybirds, tmp_path / "b", epochs=1, max_steps=2, eval_every_epoch=False, **TINY_RUN)
+    sa = torch.load(a / IMAGE_ENCODER_FILE, weights_only=True)
+    sb = torch.load(b / IMAGE_ENCODER_FILE, weights_only=True)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_pretrain_resumes_from_checkpoint(toybirds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    pretrain_damsm(toybirds, out, epochs=1, eval_every_epoch=False, **TINY_RUN)
+    assert json.loads((out / DAMSM_JSON).read_text())["step"] == 3
+    pretrain_damsm(toybirds, out, epochs=2, eval_every_epoch=False, log_every=1, **TINY_RUN)
+    meta = json.loads((out / DAMSM_JSON).read_text())
+    assert meta["step"] == 6 and meta["epochs"] == 2
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 4, 5, 6]  # log_every=10 in the first run logs step 1 only
+
+
+def test_pretrain_refuses_batch_larger_than_split(toybirds: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        pretrain_damsm(toybirds, tmp_path / "x", **{**TINY_RUN, "batch_size": 64})
+
+
+def test_import_attngan_release_into_a_damsm_folder(tmp_path: Path) -> None:
+    """AttnGAN-style files (Inception image encoder, captions pickle) become a loadable folder."""
+    from csagan.damsm import InceptionEncoder
+    from csagan.data.safe_pickle import safe_dump_pickle
+    from csagan.pretrain import import_attngan_damsm
+
+    torch.manual_seed(0)
+    text = RNNEncoder(len(VOCAB))
+    image = InceptionEncoder(emb_dim=256)
+    torch.save(text.state_dict(), tmp_path / "text_encoder200.pth")
+    torch.save(image.state_dict(), tmp_path / "image_encoder200.pth")
+    ixtoword = dict(enumerate(VOCAB))
+    wordtoix = {w: i for i, w in ixtoword.items()}
+    safe_dump_pickle([[[1, 2]], [[3, 2]], ixtoword, wordtoix], tmp_path / "captions.pickle")
+    out = import_attngan_damsm(
+        tmp_path / "text_encoder200.pth",
+        tmp_path / "image_encoder200.pth",
+        tmp_path / "captions.pickle",
+        tmp_path / "d",
+    )
+    loaded = load_damsm(out)
+    assert loaded.meta["image_encoder"] == "inception" and loaded.meta["image_size"] == 299
+    assert isinstance(loaded.image_encoder, InceptionEncoder)
+    torch.testing.assert_close(loaded.image_encoder.emb_cnn_code.weight, image.emb_cnn_code.weight)
+    captions, cap_lens = torch.tensor([[1, 3, 2]]), torch.tensor([3])
+    text.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.text_encoder(captions, cap_lens)[1], text(captions, cap_lens)[1])
