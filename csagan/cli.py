@@ -108,6 +108,123 @@ def _add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     ins.set_defaults(func=_cmd_data_inspect)
 
 
+# --------------------------------------------------------------------------- configs and training
+def _overrides(args: argparse.Namespace) -> list[str]:
+    sets = list(args.set or [])
+    if getattr(args, "damsm", None) is not None:
+        sets.append(f"damsm_dir={args.damsm}")
+    return sets
+
+
+def _cmd_config_list(args: argparse.Namespace) -> int:
+    from csagan.config import list_configs
+    from csagan.train.config import list_train_presets
+
+    print("model configurations:", ", ".join(list_configs()))
+    print("train presets:       ", ", ".join(list_train_presets()))
+    return 0
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from csagan.train.config import resolve, run_config_json
+
+    model_cfg, train_cfg = resolve(args.name, args.preset, _overrides(args))
+    print(run_config_json(model_cfg, train_cfg))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from csagan.train.config import resolve
+    from csagan.train.engine import train
+
+    model_cfg, train_cfg = resolve(args.config, args.preset, _overrides(args))
+    run = train(model_cfg, train_cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _cmd_pretrain_damsm(args: argparse.Namespace) -> int:
+    from csagan.pretrain import parse_overrides, pretrain_damsm
+
+    settings = parse_overrides(args.set or [])
+    if args.no_progress:
+        settings["progress"] = False
+    out = pretrain_damsm(args.data, args.out, preset=args.config, **settings)
+    print(f"DAMSM encoders written to {out}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from csagan.sample import sample_images, save_caption_grid
+    from csagan.train.run import load_run
+
+    run = load_run(args.run, map_location=args.device or "cpu")
+    result = sample_images(
+        run.generator,
+        run.text_encoder,
+        run.vocab,
+        args.caption,
+        n_per_caption=args.n,
+        truncation=None if args.truncation <= 0 else args.truncation,
+        seed=args.seed,
+        device=args.device,
+    )
+    path = save_caption_grid(result, args.out, ncol=min(args.n, 8))
+    print(f"{len(args.caption)} caption(s) x {args.n} samples written to {path}")
+    return 0
+
+
+def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    pre = sub.add_parser(
+        "pretrain-damsm",
+        help="pretrain the DAMSM text and image encoders (AttnGAN's recipe)",
+        description="Train the BiLSTM text encoder and the DAMSM image encoder; writes text_encoder.pth, "
+        "image_encoder.pth (AttnGAN key layout), damsm.json and vocab.json into --out.",
+    )
+    pre.add_argument("--config", default="toybirds-cpu", help="preset: toybirds-cpu (default), cub, coco")
+    pre.add_argument("--data", required=True, type=Path, help="dataset root in the AttnGAN layout")
+    pre.add_argument("--out", required=True, type=Path, help="output folder for the encoders")
+    pre.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.set_defaults(func=_cmd_pretrain_damsm)
+
+    smp = sub.add_parser("sample", help="draw images for captions from a trained run into a captioned grid")
+    smp.add_argument("--run", required=True, type=Path, help="run folder written by `csagan train`")
+    smp.add_argument("--caption", required=True, action="append", help="a caption (repeat for several rows)")
+    smp.add_argument("--n", type=int, default=8, help="samples per caption (default 8)")
+    smp.add_argument("--truncation", type=float, default=0.88,
+                     help="truncated-normal noise scale as DF-GAN samples (default 0.88; 0 = plain normal)")
+    smp.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    smp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cpu)")
+    smp.add_argument("--out", required=True, type=Path, help="output PNG")
+    smp.set_defaults(func=_cmd_sample)
+
+    cfg = sub.add_parser("config", help="list or show the named model configurations and train presets")
+    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="{list,show}")
+    lst = csub.add_parser("list", help="the configuration and preset names")
+    lst.set_defaults(func=_cmd_config_list)
+    show = csub.add_parser("show", help="print the resolved configuration of a run as JSON")
+    show.add_argument("name", help="model configuration (csagan, ssagan, dfgan, ...)")
+    show.add_argument("--preset", default=None, help="train preset (default: toybirds-cpu)")
+    show.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field (repeatable)")
+    show.set_defaults(func=_cmd_config_show)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a configuration (csagan, ablations, ssagan, dfgan) with a frozen DAMSM text encoder",
+        description="Train a GAN. Several processes: torchrun --nproc_per_node N $(which csagan) train ...",
+    )
+    tr.add_argument("--config", required=True, help="model configuration; see `csagan config list`")
+    tr.add_argument("--data", required=True, type=Path, help="dataset root in the AttnGAN layout")
+    tr.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, samples)")
+    tr.add_argument("--preset", default=None, help="train preset: toybirds-cpu (default), cub, coco, smoke")
+    tr.add_argument("--damsm", type=Path, default=None, help="pretrained DAMSM folder (same as --set damsm_dir=)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model or train field")
+    tr.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``csagan`` argument parser (exposed for tests and documentation)."""
@@ -121,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data(sub)
+    _add_training(sub)
     return parser
 
 

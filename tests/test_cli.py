@@ -42,3 +42,43 @@ def test_inspect_missing_root_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
 def test_console_script_entry_point_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "csagan.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("csagan ")
+
+
+@pytest.mark.slow
+def test_pretrain_train_sample_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's path at smoke size: data -> pretrain-damsm -> train -> sample."""
+    data, damsm, run = tmp_path / "tb", tmp_path / "damsm", tmp_path / "run"
+    assert main(["data", "toybirds", "--out", str(data), "--n-images", "40", "--n-species", "8",
+                 "--workers", "1", "--quiet"]) == 0
+    assert main(["pretrain-damsm", "--data", str(data), "--out", str(damsm), "--set", "epochs=1",
+                 "--set", "batch_size=8", "--set", "max_steps=2", "--no-progress"]) == 0
+    assert (damsm / "text_encoder.pth").is_file() and (damsm / "image_encoder.pth").is_file()
+    assert main(["train", "--config", "csagan", "--preset", "smoke", "--data", str(data),
+                 "--damsm", str(damsm), "--out", str(run), "--no-progress"]) == 0
+    assert (run / "generator.pt").is_file() and (run / "metrics.jsonl").is_file()
+    grid = tmp_path / "grid.png"
+    assert main(["sample", "--run", str(run), "--caption", "this bird has a red crown and black wings",
+                 "--caption", "a bird with a short orange bill", "--n", "3", "--out", str(grid)]) == 0
+    from PIL import Image
+
+    with Image.open(grid) as im:
+        assert im.width > 3 * 32 and im.height > 2 * 32
+    capsys.readouterr()
+    assert main(["sample", "--run", str(run), "--caption", "zzz qqq", "--out", str(tmp_path / "x.png")]) == 2
+    assert "outside the dataset vocabulary" in capsys.readouterr().err
+
+
+def test_config_show_rejects_unknown_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show", "csagan", "--set", "nope=1"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "batch_size" in err
+
+
+def test_config_show_prints_the_paper_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["config", "show", "csagan", "--preset", "cub"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["model"]["image_size"] == 256 and cfg["train"]["batch_size"] == 40
+    assert (cfg["train"]["lr_g"], cfg["train"]["lr_d"]) == (2e-4, 4e-4)
+    assert (cfg["model"]["magp_weight"], cfg["model"]["kl_weight"], cfg["model"]["damsm_weight"]) == (2.0, 0.01, 0.05)
