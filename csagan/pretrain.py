@@ -931,7 +931,7 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
     captions_sha = file_sha256(train_set.captions_path) if train_set.captions_path else ""
     progress = None
     if cfg["progress"]:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         total = epochs * len(loader) if max_steps is None else min(max_steps, epochs * len(loader))
         progress = tqdm(total=total, initial=min(step, total), desc="DAMSM", unit="step")

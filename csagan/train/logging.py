@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["MetricsLogger", "ProgressBar", "read_metrics"]
 
