@@ -225,6 +225,34 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     tr.set_defaults(func=_cmd_train)
 
 
+# --------------------------------------------------------------------------- evaluation
+def _cmd_evaluator_train(args: argparse.Namespace) -> int:
+    from csagan.evaluator import train_evaluator
+
+    path = train_evaluator(
+        args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        image_size=args.image_size, seed=args.seed, device=args.device, progress=not args.quiet,
+    )
+    print(f"ToyBirds attribute evaluator written to {path}")
+    return 0
+
+
+def _add_evaluation(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ev = sub.add_parser("evaluator", help="the ToyBirds attribute classifier used for exact alignment metrics")
+    esub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="{train}")
+    tr = esub.add_parser("train", help="train the attribute classifier on a ToyBirds dataset")
+    tr.add_argument("--data", required=True, type=Path, help="ToyBirds root (with attributes.jsonl)")
+    tr.add_argument("--out", required=True, type=Path, help="output weights file (.pt)")
+    tr.add_argument("--epochs", type=int, default=6, help="epochs (default 6)")
+    tr.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    tr.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
+    tr.add_argument("--image-size", type=int, default=64, help="input size (default 64)")
+    tr.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_evaluator_train)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``csagan`` argument parser (exposed for tests and documentation)."""
@@ -239,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data(sub)
     _add_training(sub)
+    _add_evaluation(sub)
     return parser
 
 

@@ -82,3 +82,10 @@ def test_config_show_prints_the_paper_settings(capsys: pytest.CaptureFixture[str
     assert cfg["model"]["image_size"] == 256 and cfg["train"]["batch_size"] == 40
     assert (cfg["train"]["lr_g"], cfg["train"]["lr_d"]) == (2e-4, 4e-4)
     assert (cfg["model"]["magp_weight"], cfg["model"]["kl_weight"], cfg["model"]["damsm_weight"]) == (2.0, 0.01, 0.05)
+
+
+def test_evaluator_train_missing_data_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["evaluator", "train", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "ev.pt"),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "absent" in err and "Traceback" not in err
