@@ -167,7 +167,7 @@ class AffineFusion(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """x [B, C, H, W], cond [B, cond_dim] → [B, C, H, W]."""
         _check_cond(cond, self.cond_dim, x, "AffineFusion")
-        return self.gamma(cond) * x + self.beta(cond)
+        return torch.addcmul(self.beta(cond), self.gamma(cond), x)  # one fused kernel
 
 
 class DFFuse(nn.Module):
@@ -180,8 +180,8 @@ class DFFuse(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor, mask: Tensor | None = None) -> Tensor:
         """x [B, C, H, W], cond [B, cond_dim] → [B, C, H, W] (``mask`` is ignored)."""
-        h = F.leaky_relu(self.affine1(x, cond), 0.2)
-        return F.leaky_relu(self.affine2(h, cond), 0.2)
+        h = F.leaky_relu(self.affine1(x, cond), 0.2, inplace=True)  # in place on a fresh tensor
+        return F.leaky_relu(self.affine2(h, cond), 0.2, inplace=True)
 
 
 class MaskPredictor(nn.Module):

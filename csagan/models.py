@@ -105,13 +105,21 @@ class GBlock(nn.Module):
         return h if self.fusion == "affine" else F.relu(h)
 
     def forward(self, x: Tensor, cond: Tensor, mask: Tensor | None = None) -> Tensor:
-        """x [B, in, H, W] → [B, out, 2H, 2W]; ``mask`` [B, 1, 2H, 2W] (SSF only)."""
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        h = self.conv1(self._act(self.fuse1(x, cond, mask)))
+        """x [B, in, H, W] → [B, out, 2H, 2W]; ``mask`` [B, 1, 2H, 2W] (SSF only).
+
+        Computed in a cheaper but equal order: nearest ×2 upsampling copies each pixel, so it
+        commutes with the 1×1 shortcut convolution and with DF-GAN's per-pixel affine fuse block;
+        both run at the input resolution (4× fewer pixels) before upsampling.
+        """
+        if self.fusion == "affine":  # DFFuse is per pixel: fuse(up(x)) == up(fuse(x))
+            h = self.conv1(F.interpolate(self.fuse1(x, cond, mask), scale_factor=2.0, mode="nearest"))
+        else:
+            h = self.conv1(F.relu(self.fuse1(F.interpolate(x, scale_factor=2.0, mode="nearest"), cond, mask)))
         h = self.conv2(self._act(self.fuse2(h, cond, mask)))
+        short = F.interpolate(self.shortcut(x), scale_factor=2.0, mode="nearest")  # up(conv1×1(x)) == conv1×1(up(x))
         if self.gamma is not None:
-            h = self.gamma * h
-        return self.shortcut(x) + h
+            return torch.addcmul(short, self.gamma, h)
+        return short + h
 
 
 class G0(nn.Module):
@@ -298,10 +306,14 @@ class DBlock(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: Tensor) -> Tensor:
-        """[B, in, H, W] → [B, out, H/2, W/2]."""
-        res = F.leaky_relu(self.conv1(x), 0.2)
-        res = F.leaky_relu(self.conv2(res), 0.2)
-        return F.avg_pool2d(self.shortcut(x), 2) + self.gamma * res
+        """[B, in, H, W] → [B, out, H/2, W/2].
+
+        The shortcut pools before its 1×1 convolution (both are linear and the convolution acts
+        per pixel, so avg_pool(conv1×1(x)) == conv1×1(avg_pool(x))), at a quarter of the cost.
+        """
+        res = F.leaky_relu(self.conv1(x), 0.2, inplace=True)
+        res = F.leaky_relu(self.conv2(res), 0.2, inplace=True)
+        return torch.addcmul(self.shortcut(F.avg_pool2d(x, 2)), self.gamma, res)
 
 
 class DiscriminatorHead(nn.Module):

@@ -15,6 +15,9 @@ from the frozen DAMSM text encoder, Eqs. 13-15):
    ``kl_side="generator"``. The text and image encoders are frozen; gradients pass through the
    image encoder into x̂ only. D's parameters do not collect gradients in this step.
 
+The step itself is :class:`TrainStep` (models, optimisers, the update; no data or files), which the
+trainer delegates to and ``benchmarks/train_step.py`` times on synthetic batches.
+
 Everything random in a step comes from one ``torch.Generator`` per rank (seeded from the run seed
 and the rank) and from the data layer's ``(seed, epoch, index)`` generators, so a run is a function
 of its seed, and a resumed run reproduces the uninterrupted one exactly on the CPU.
@@ -79,6 +82,7 @@ from csagan.train.logging import MetricsLogger, ProgressBar
 
 __all__ = [
     "EvalFn",
+    "TrainStep",
     "TrainingDivergedError",
     "caption_grid",
     "main",
@@ -228,6 +232,186 @@ def _check_resume_config(saved: dict[str, Any], model_cfg: ModelConfig, train_cf
         )
 
 
+# ----------------------------------------------------------------------------- one step
+
+
+def _default_diverged(flag: list[str], values: dict[str, float]) -> None:
+    if flag:
+        raise TrainingDivergedError(
+            f"loss term '{flag[0]}' is {values[flag[0]]} (all non-finite terms: {flag}); lower the learning rates "
+            "or use precision=fp32."
+        )
+    raise TrainingDivergedError("a loss term became non-finite on another rank.")
+
+
+class TrainStep:
+    """The models, optimisers and the update of one training step (Eqs. 22-25), without data or files.
+
+    ``step(batch)`` runs the module docstring's D step (hinge terms of Eq. 24 + λ1·MA-GP, Eqs. 22-23,
+    reusing the real images' D pass for the penalty) and G step (Eq. 25: adversarial term, λ3·DAMSM
+    of Eq. 12 and λ2·KL of Eq. 16). The trainer delegates to it, and ``benchmarks/train_step.py``
+    times it on synthetic batches, so both run the same code.
+
+    Args:
+        model_cfg, train_cfg: the run's configuration (precision, channels_last, compile, betas, lrs).
+        generator, discriminator: freshly built (or loaded) networks; moved to ``device`` here.
+        text_encoder: the frozen DAMSM text encoder (Eqs. 13-15), already on ``device``.
+        image_encoder: the frozen DAMSM image encoder (Eq. 4), already on ``device``.
+        device: where the step runs.
+        info: this process's rank (default: a single process).
+        gen: the ``torch.Generator`` for the step's noise (default: seeded from ``train_cfg.seed``).
+        on_diverged: called as ``on_diverged(names, values)`` when a loss term is NaN/inf (``names``
+            empty when another rank saw it); it must raise. Default: raise
+            :class:`TrainingDivergedError`.
+    """
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        generator: Generator,
+        discriminator: Discriminator,
+        text_encoder: torch.nn.Module,
+        image_encoder: torch.nn.Module,
+        device: torch.device,
+        *,
+        info: DistInfo | None = None,
+        gen: torch.Generator | None = None,
+        on_diverged: Callable[[list[str], dict[str, float]], None] | None = None,
+    ) -> None:
+        self.mcfg, self.tcfg, self.device = model_cfg, train_cfg, device
+        self.info = info if info is not None else DistInfo()
+        self.text_encoder, self.image_encoder = text_encoder, image_encoder
+        self.on_diverged = on_diverged if on_diverged is not None else _default_diverged
+        self.memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+        self.G = generator.to(device).to(memory_format=self.memory_format)
+        self.D = discriminator.to(device).to(memory_format=self.memory_format)
+        if train_cfg.channels_last:
+            self.image_encoder.to(memory_format=torch.channels_last)
+        self.G_fwd: Any = torch.compile(self.G) if train_cfg.compile else self.G
+
+        self.kl_on_d = model_cfg.kl_side == "discriminator" and self.G.csa is not None
+        betas = (float(train_cfg.betas[0]), float(train_cfg.betas[1]))
+        self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=train_cfg.lr_g,
+                                      betas=betas)
+        d_groups: list[dict[str, Any]] = [{"params": list(self.D.parameters())}]
+        if self.kl_on_d and self.G.csa is not None:
+            d_groups.append({"params": list(self.G.csa.parameters())})
+        self.opt_d = torch.optim.Adam(d_groups, lr=train_cfg.lr_d, betas=betas)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=train_cfg.precision == "fp16")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train_cfg.precision)
+        self.lambdas = (model_cfg.magp_weight, model_cfg.kl_weight, model_cfg.damsm_weight)
+        self.gen = gen if gen is not None else _rank_generator(train_cfg.seed, self.info.rank, device)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The step's autocast context (a no-op in fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _check_finite(self, terms: dict[str, Tensor], names: Sequence[str]) -> dict[str, float]:
+        values = torch.stack([terms[n].detach().float() for n in names]).tolist()
+        out = dict(zip(names, values))
+        bad = [n for n in names if not math.isfinite(out[n])]
+        if self.info.distributed:
+            t = torch.tensor([float(len(bad))], device=self.device)
+            torch.distributed.all_reduce(t)
+            any_bad = t.item() > 0
+        else:
+            any_bad = bool(bad)
+        if any_bad:
+            self.on_diverged(bad, out)
+            raise TrainingDivergedError(f"non-finite loss terms {bad}")  # on_diverged must raise
+        return out
+
+    def _penalty(self, images: Tensor, fake: Tensor, sent: Tensor, real_scores: Tensor | None,
+                 sent_req: Tensor | None) -> Tensor:
+        """Unweighted gradient penalty (λ1 is applied by discriminator_objective), Eqs. (22)-(23)."""
+        if self.mcfg.gp_form == "printed":
+            ctx = torch.autocast(self.device.type, enabled=False) if self.amp_dtype == torch.float16 else \
+                self.autocast()
+            with ctx:
+                return gp_printed(self.D, images, fake, sent, 1.0, generator=self.gen)
+        if real_scores is not None and sent_req is not None:
+            return magp_from_outputs(real_scores, images, sent_req, k=1.0, p=self.mcfg.magp_p)
+        # fp16: run the penalty's own pass in fp32 so the input gradients cannot underflow.
+        with torch.autocast(self.device.type, enabled=False):
+            return magp_dfgan(self.D, images.float(), sent, k=1.0, p=self.mcfg.magp_p)
+
+    def __call__(self, batch: TextImageBatch) -> dict[str, float]:
+        """Alias of :meth:`step`."""
+        return self.step(batch)
+
+    def step(self, batch: TextImageBatch) -> dict[str, float]:
+        """One D step and one G step (module docstring); returns every loss term as a float."""
+        dev = self.device
+        images = batch.images.to(dev, non_blocking=True).contiguous(memory_format=self.memory_format)
+        captions, cap_lens = batch.captions.to(dev), batch.cap_lens.to(dev)
+        class_ids = batch.class_ids.to(dev)
+        with torch.no_grad():
+            words, sent = self.text_encoder(captions, cap_lens)
+        words, sent = words.float().detach(), sent.float().detach()
+        z = torch.randn(images.shape[0], self.mcfg.z_dim, generator=self.gen, device=dev)
+
+        # ---- discriminator step, Eq. (24)
+        fused_gp = self.mcfg.gp_form == "dfgan" and self.amp_dtype != torch.float16
+        real_in = images.detach().requires_grad_(True) if fused_gp else images
+        sent_req = sent.detach().requires_grad_(True) if fused_gp else None
+        with self.autocast():
+            out = self.G_fwd(z, sent, words=words, generator=self.gen)
+            real_feat = self.D(real_in)
+            real_s = self.D.head(real_feat, sent_req if sent_req is not None else sent)
+            mis_s = self.D.head(real_feat, sent.roll(1, dims=0))
+            fake_s = self.D.head(self.D(out.image.detach()), sent)
+        gp = self._penalty(real_in, out.image, sent, real_s if fused_gp else None, sent_req)
+        kl_d: Tensor | None = None
+        if self.kl_on_d and self.G.csa is not None:
+            mu, logvar = self.G.csa.encode(sent)
+            kl_d = kl_divergence(mu, logvar)
+        d = discriminator_objective(real_s, fake_s, mis_s, gp=gp, kl=kl_d, lambdas=self.lambdas,
+                                    kl_side=self.mcfg.kl_side)
+        d_named = {"d_real": d["real"], "d_fake": d["fake"], "d_mismatch": d["mismatch"], "magp": d["gp"],
+                   "kl_d": d["kl"], "d_total": d["total"]}
+        d_vals = self._check_finite(d_named, _D_TERMS)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d["total"]).backward()
+        average_gradients([p for g in self.opt_d.param_groups for p in g["params"]], self.info)
+        self.scaler.step(self.opt_d)
+
+        # ---- generator step, Eq. (25)
+        for p in self.D.parameters():
+            p.requires_grad_(False)
+        try:
+            with self.autocast():
+                if self.kl_on_d:  # the CSA weights changed in the D step: regenerate x̂
+                    out = self.G_fwd(z, sent, words=words, generator=self.gen)
+                fake = out.image
+                g_s = self.D.head(self.D(fake), sent)
+                damsm: Tensor | None = None
+                if self.mcfg.damsm_weight > 0:
+                    regions, code = self.image_encoder(fake)
+                    damsm = damsm_loss(regions, code, words, sent, cap_lens, class_ids, GAN_DAMSM_CONFIG).total
+            kl_g = kl_divergence(out.csa.mu, out.csa.logvar) if out.csa is not None else None
+            g = generator_objective(g_s, damsm=damsm, kl=kl_g, lambdas=self.lambdas, kl_side=self.mcfg.kl_side)
+            g_named = {"g_adv": g["adv"], "damsm": g["damsm"], "kl": g["kl"], "g_total": g["total"]}
+            g_vals = self._check_finite(g_named, _G_TERMS)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(g["total"]).backward()
+        finally:
+            for p in self.D.parameters():
+                p.requires_grad_(True)
+        average_gradients(self.G.parameters(), self.info)
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        broadcast_buffers(self.G, self.info)
+        broadcast_buffers(self.D, self.info)
+        vals = {**d_vals, **g_vals}
+        vals["kl"] = vals["kl"] + vals.pop("kl_d")
+        if self.G.g0_weight is not None:
+            vals["g0_weight"] = float(self.G.g0_weight.detach())
+        return vals
+
+
 # ----------------------------------------------------------------------------- trainer
 
 
@@ -271,25 +455,13 @@ class _Trainer:
                     "its mask predictors from (Table 4); train `csagan` first."
                 )
             _load_mask_source(g, train_cfg.mask_source)
-        self.memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
-        self.G = g.to(device).to(memory_format=self.memory_format)
-        self.D = d.to(device).to(memory_format=self.memory_format)
-        if train_cfg.channels_last:
-            self.image_encoder.to(memory_format=torch.channels_last)
-        self.G_fwd: Any = torch.compile(self.G) if train_cfg.compile else self.G
-
-        self.kl_on_d = model_cfg.kl_side == "discriminator" and self.G.csa is not None
-        betas = (float(train_cfg.betas[0]), float(train_cfg.betas[1]))
-        self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=train_cfg.lr_g,
-                                      betas=betas)
-        d_groups: list[dict[str, Any]] = [{"params": list(self.D.parameters())}]
-        if self.kl_on_d and self.G.csa is not None:
-            d_groups.append({"params": list(self.G.csa.parameters())})
-        self.opt_d = torch.optim.Adam(d_groups, lr=train_cfg.lr_d, betas=betas)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=train_cfg.precision == "fp16")
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train_cfg.precision)
-        self.lambdas = (model_cfg.magp_weight, model_cfg.kl_weight, model_cfg.damsm_weight)
-        self.gen = _rank_generator(train_cfg.seed, info.rank, device)
+        self.step_runner = TrainStep(model_cfg, train_cfg, g, d, self.text_encoder, self.image_encoder, device,
+                                     info=info, gen=_rank_generator(train_cfg.seed, info.rank, device),
+                                     on_diverged=self._diverged)
+        st = self.step_runner  # the same objects, so checkpoints and samples see the step's state
+        self.memory_format, self.G, self.D, self.G_fwd = st.memory_format, st.G, st.D, st.G_fwd
+        self.opt_g, self.opt_d, self.scaler = st.opt_g, st.opt_d, st.scaler
+        self.amp_dtype, self.gen = st.amp_dtype, st.gen
         self.pos = _Position()
         if resume_state is not None:
             self._restore(resume_state)
@@ -386,119 +558,27 @@ class _Trainer:
 
     # ------------------------------------------------------------------ step
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return self.step_runner.autocast()
 
-    def _check_finite(self, terms: dict[str, Tensor], names: Sequence[str]) -> dict[str, float]:
-        values = torch.stack([terms[n].detach().float() for n in names]).tolist()
-        out = dict(zip(names, values))
-        bad = [n for n in names if not math.isfinite(out[n])]
-        flag = bad
-        if self.info.distributed:
-            t = torch.tensor([float(len(bad))], device=self.device)
-            torch.distributed.all_reduce(t)
-            any_bad = t.item() > 0
-        else:
-            any_bad = bool(bad)
-        if any_bad:
-            step = self.pos.step + 1
-            name = f"nan_step_{step:07d}.pt"
-            self.save_checkpoint(name)
-            where = self.run_dir / name
-            if flag:
-                raise TrainingDivergedError(
-                    f"training diverged at step {step}: loss term '{flag[0]}' is {out[flag[0]]} "
-                    f"(all non-finite terms: {flag}); diagnostic checkpoint saved to {where}. Lower the learning "
-                    "rates, use precision=fp32, or resume from the last checkpoint.pt."
-                )
+    def _diverged(self, flag: list[str], values: dict[str, float]) -> None:
+        """Save ``nan_step_XXXXXXX.pt`` and raise (called by :class:`TrainStep` on every rank)."""
+        step = self.pos.step + 1
+        name = f"nan_step_{step:07d}.pt"
+        self.save_checkpoint(name)
+        where = self.run_dir / name
+        if flag:
             raise TrainingDivergedError(
-                f"training diverged at step {step} on another rank; diagnostic checkpoint saved to {where}."
+                f"training diverged at step {step}: loss term '{flag[0]}' is {values[flag[0]]} "
+                f"(all non-finite terms: {flag}); diagnostic checkpoint saved to {where}. Lower the learning "
+                "rates, use precision=fp32, or resume from the last checkpoint.pt."
             )
-        return out
-
-    def _penalty(self, images: Tensor, fake: Tensor, sent: Tensor, real_scores: Tensor | None,
-                 sent_req: Tensor | None) -> Tensor:
-        """Unweighted gradient penalty (λ1 is applied by discriminator_objective), Eqs. (22)-(23)."""
-        if self.mcfg.gp_form == "printed":
-            ctx = torch.autocast(self.device.type, enabled=False) if self.amp_dtype == torch.float16 else \
-                self._autocast()
-            with ctx:
-                return gp_printed(self.D, images, fake, sent, 1.0, generator=self.gen)
-        if real_scores is not None and sent_req is not None:
-            return magp_from_outputs(real_scores, images, sent_req, k=1.0, p=self.mcfg.magp_p)
-        # fp16: run the penalty's own pass in fp32 so the input gradients cannot underflow.
-        with torch.autocast(self.device.type, enabled=False):
-            return magp_dfgan(self.D, images.float(), sent, k=1.0, p=self.mcfg.magp_p)
+        raise TrainingDivergedError(
+            f"training diverged at step {step} on another rank; diagnostic checkpoint saved to {where}."
+        )
 
     def train_step(self, batch: TextImageBatch) -> dict[str, float]:
         """One D step and one G step (module docstring); returns every loss term as a float."""
-        dev = self.device
-        images = batch.images.to(dev, non_blocking=True).contiguous(memory_format=self.memory_format)
-        captions, cap_lens = batch.captions.to(dev), batch.cap_lens.to(dev)
-        class_ids = batch.class_ids.to(dev)
-        with torch.no_grad():
-            words, sent = self.text_encoder(captions, cap_lens)
-        words, sent = words.float().detach(), sent.float().detach()
-        z = torch.randn(images.shape[0], self.mcfg.z_dim, generator=self.gen, device=dev)
-
-        # ---- discriminator step, Eq. (24)
-        fused_gp = self.mcfg.gp_form == "dfgan" and self.amp_dtype != torch.float16
-        real_in = images.detach().requires_grad_(True) if fused_gp else images
-        sent_req = sent.detach().requires_grad_(True) if fused_gp else None
-        with self._autocast():
-            out = self.G_fwd(z, sent, words=words, generator=self.gen)
-            real_feat = self.D(real_in)
-            real_s = self.D.head(real_feat, sent_req if sent_req is not None else sent)
-            mis_s = self.D.head(real_feat, sent.roll(1, dims=0))
-            fake_s = self.D.head(self.D(out.image.detach()), sent)
-        gp = self._penalty(real_in, out.image, sent, real_s if fused_gp else None, sent_req)
-        kl_d: Tensor | None = None
-        if self.kl_on_d and self.G.csa is not None:
-            mu, logvar = self.G.csa.encode(sent)
-            kl_d = kl_divergence(mu, logvar)
-        d = discriminator_objective(real_s, fake_s, mis_s, gp=gp, kl=kl_d, lambdas=self.lambdas,
-                                    kl_side=self.mcfg.kl_side)
-        d_named = {"d_real": d["real"], "d_fake": d["fake"], "d_mismatch": d["mismatch"], "magp": d["gp"],
-                   "kl_d": d["kl"], "d_total": d["total"]}
-        d_vals = self._check_finite(d_named, _D_TERMS)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(d["total"]).backward()
-        average_gradients([p for g in self.opt_d.param_groups for p in g["params"]], self.info)
-        self.scaler.step(self.opt_d)
-
-        # ---- generator step, Eq. (25)
-        for p in self.D.parameters():
-            p.requires_grad_(False)
-        try:
-            with self._autocast():
-                if self.kl_on_d:  # the CSA weights changed in the D step: regenerate x̂
-                    out = self.G_fwd(z, sent, words=words, generator=self.gen)
-                fake = out.image
-                g_s = self.D.head(self.D(fake), sent)
-                damsm: Tensor | None = None
-                if self.mcfg.damsm_weight > 0:
-                    regions, code = self.image_encoder(fake)
-                    damsm = damsm_loss(regions, code, words, sent, cap_lens, class_ids, GAN_DAMSM_CONFIG).total
-            kl_g = kl_divergence(out.csa.mu, out.csa.logvar) if out.csa is not None else None
-            g = generator_objective(g_s, damsm=damsm, kl=kl_g, lambdas=self.lambdas, kl_side=self.mcfg.kl_side)
-            g_named = {"g_adv": g["adv"], "damsm": g["damsm"], "kl": g["kl"], "g_total": g["total"]}
-            g_vals = self._check_finite(g_named, _G_TERMS)
-            self.opt_g.zero_grad(set_to_none=True)
-            self.scaler.scale(g["total"]).backward()
-        finally:
-            for p in self.D.parameters():
-                p.requires_grad_(True)
-        average_gradients(self.G.parameters(), self.info)
-        self.scaler.step(self.opt_g)
-        self.scaler.update()
-        broadcast_buffers(self.G, self.info)
-        broadcast_buffers(self.D, self.info)
-        vals = {**d_vals, **g_vals}
-        vals["kl"] = vals["kl"] + vals.pop("kl_d")
-        if self.G.g0_weight is not None:
-            vals["g0_weight"] = float(self.G.g0_weight.detach())
-        return vals
+        return self.step_runner(batch)
 
     # ------------------------------------------------------------------ data
     def epoch_loader(self, epoch: int, start_batch: int) -> DataLoader[Any]:
