@@ -50,6 +50,11 @@ def test_counts_inline_display_and_directives(cp) -> None:  # type: ignore[no-un
     assert cp.count_math(src) == 7
 
 
+def test_inline_math_may_wrap_within_a_paragraph(cp) -> None:  # type: ignore[no-untyped-def]
+    assert cp.count_math("weights $\\lambda_1, \\lambda_2,\n\\lambda_3$ of (24)") == 1
+    assert cp.count_math("a $5 note\n\nand $6 more") == 0  # never across a blank line
+
+
 def test_no_math_counts_zero(cp) -> None:  # type: ignore[no-untyped-def]
     assert cp.count_math("Plain text with a cost of 5 dollars.") == 0
 

@@ -36,7 +36,8 @@ _AMS = re.compile(
 )
 _MATH_ROLE = re.compile(r"\{math\}`[^`]+`")
 _INLINE_CODE = re.compile(r"(`+)(?!\{).+?\1")
-_INLINE = re.compile(r"(?<![\\$])\$(?![\s$])([^$\n]+?)(?<![\s\\])\$(?!\$)")
+# inline math may wrap onto the next line of its paragraph, but not across a blank line
+_INLINE = re.compile(r"(?<![\\$])\$(?![\s$])((?:[^$\n]|\n(?![ \t]*\n))+?)(?<![\s\\])\$(?!\$)")
 
 
 def count_math(markdown: str) -> int:
