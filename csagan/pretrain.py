@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from csagan.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from csagan.damsm import InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
 from csagan.data.text import END_TOKEN, Vocabulary
 from csagan.text import RNNEncoder, freeze, load_attngan_text_encoder
@@ -101,44 +100,6 @@ _PRETRAIN_HINT = (
 
 
 # ----------------------------------------------------------------------------- small file helpers
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader never sees a half-written file; an interrupted write leaves the old file intact.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def file_sha256(path: str | Path) -> str:
@@ -345,8 +306,8 @@ def save_damsm(
     def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
         return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
 
-    _atomic_torch_save(cpu_state(text_encoder), folder / TEXT_ENCODER_FILE)
-    _atomic_torch_save(cpu_state(image_encoder), folder / IMAGE_ENCODER_FILE)
+    atomic_torch_save(cpu_state(text_encoder), folder / TEXT_ENCODER_FILE)
+    atomic_torch_save(cpu_state(image_encoder), folder / IMAGE_ENCODER_FILE)
     write_vocab(folder, words)
     atomic_write_text(folder / DAMSM_JSON, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     metrics = folder / METRICS_FILE
@@ -961,7 +922,7 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
         last_epoch = epoch
         if cfg["eval_every_epoch"] and test_set is not None and len(test_set) >= 2:
             _append_jsonl(metrics_path, _eval_record(model, test_set, cfg, device, step, epoch))
-        _atomic_torch_save(
+        atomic_torch_save(
             {
                 "text_encoder": text_encoder.state_dict(),
                 "image_encoder": image_encoder.state_dict(),

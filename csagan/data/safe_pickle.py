@@ -19,10 +19,10 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
+from csagan.atomic import atomic_write_bytes
 from csagan.data.errors import LayoutError, PickleFileError, UnsafePickleError
 
 __all__ = ["RestrictedUnpickler", "safe_dump_pickle", "safe_load_pickle", "safe_loads_pickle"]
@@ -102,18 +102,4 @@ def safe_dump_pickle(obj: Any, path: str | os.PathLike[str]) -> Path:
     Returns:
         The path written.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(obj, handle, protocol=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, p)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return p
+    return atomic_write_bytes(path, pickle.dumps(obj, protocol=2))

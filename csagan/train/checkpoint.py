@@ -11,15 +11,14 @@ Files are written atomically: to a temporary file in the same folder, flushed an
 
 from __future__ import annotations
 
-import io
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
+
+from csagan.atomic import atomic_torch_save, atomic_write_text
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -36,48 +35,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 GENERATOR_NAME = "generator.pt"
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save(obj)`` to ``path`` atomically (tmp file in the same folder, fsync, os.replace)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return _atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    return atomic_torch_save(obj, path)
 
 
 def capture_rng_state() -> dict[str, Any]:
