@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,13 +11,7 @@ from torch import nn
 from csagan.fusion import SSF, AffineFusion, ConditionalBatchNorm2d, DFFuse, MaskPredictor, ModulationMLP, batch_norm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread avoids OpenMP spin-waiting on a busy 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _x(seed: int = 0, shape: tuple[int, ...] = (3, 4, 5, 6)) -> torch.Tensor:

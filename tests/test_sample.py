@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,7 @@ VOCAB = ["<end>", "a", "bird", "red", "blue", "small", "with", "wings", "black"]
 TINY = {"image_size": 32, "nf": 4, "d_nf": 4, "g0_nf": 2, "mlp_hidden": 8, "mask_hidden": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
