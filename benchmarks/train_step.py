@@ -47,6 +47,7 @@ import torch
 from csagan.config import SIZES, get_model_config, list_configs
 from csagan.damsm import SmallCNNEncoder
 from csagan.data.datasets import TextImageBatch
+from csagan.devices import cpu_name
 from csagan.models import Discriminator, Generator
 from csagan.text import RNNEncoder, freeze
 from csagan.train.config import TrainConfig
@@ -62,14 +63,6 @@ N_BATCHES = 2
 # ----------------------------------------------------------------------------- environment
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpu_flags() -> list[str]:
@@ -92,7 +85,7 @@ def hardware(device: torch.device) -> dict[str, Any]:
     except AttributeError:  # pragma: no cover - not on Linux
         affinity = os.cpu_count() or 1
     info: dict[str, Any] = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_flags": _cpu_flags(),
         "cores": os.cpu_count(),
         "cores_usable": affinity,

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from csagan.data.attributes import ATTRIBUTE_VALUES
+from csagan.devices import resolve_device as _resolve_device
 
 __all__ = [
     "EVALUATOR_FORMAT",
@@ -685,10 +686,6 @@ def load_evaluator(path: str | Path, map_location: str | torch.device = "cpu") -
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass

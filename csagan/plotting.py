@@ -8,7 +8,6 @@ produce them.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from csagan.train.logging import read_metrics
 
 __all__ = [
     "image_grid",
@@ -168,29 +169,6 @@ def show_attention(
         ax.set_axis_off()
     fig.tight_layout()
     return fig
-
-
-def read_metrics(metrics_jsonl: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` (one JSON object per line; blank lines skipped).
-
-    Raises:
-        FileNotFoundError: the file is missing; ValueError: a line is not a JSON object.
-    """
-    path = Path(metrics_jsonl)
-    if not path.is_file():
-        raise FileNotFoundError(f"metrics file not found: {path} (a run or DAMSM folder's metrics.jsonl).")
-    records = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({exc}).") from exc
-        if not isinstance(rec, dict):
-            raise ValueError(f"{path}:{lineno}: expected a JSON object.")
-        records.append(rec)
-    return records
 
 
 def smooth(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:

@@ -51,6 +51,8 @@ from torch import nn
 from csagan.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from csagan.damsm import InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
 from csagan.data.text import END_TOKEN, Vocabulary
+from csagan.devices import module_device as _module_device
+from csagan.devices import resolve_device
 from csagan.text import RNNEncoder, freeze, load_attngan_text_encoder
 
 __all__ = [
@@ -473,12 +475,6 @@ def _encoders_of(loaded_or_modules: LoadedDAMSM | tuple[nn.Module, nn.Module]) -
     )
 
 
-def _module_device(module: nn.Module) -> torch.device:
-    for param in module.parameters():
-        return param.device
-    for buf in module.buffers():
-        return buf.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -727,11 +723,6 @@ def lr_at_epoch(epoch: int, lr: float, decay: float) -> float:
     return max(lr * decay**epoch, lr / 10.0)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:

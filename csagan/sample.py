@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from csagan.data.errors import CaptionError, OutOfVocabularyError
 from csagan.data.text import WORDS_NUM, Vocabulary
+from csagan.devices import module_device as _module_device
 
 __all__ = [
     "DEFAULT_TRUNCATION",
@@ -145,10 +146,6 @@ def encode_captions(
     return torch.stack(ids), torch.tensor(lens, dtype=torch.long)
 
 
-def _module_device(module: nn.Module) -> torch.device:
-    for param in module.parameters():
-        return param.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()

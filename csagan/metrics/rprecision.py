@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from csagan.devices import module_device as _module_device
+
 __all__ = ["RPrecisionResult", "encode_pairs", "r_precision", "r_precision_from_codes"]
 
 
@@ -58,12 +60,6 @@ class RPrecisionResult:
         )
 
 
-def _module_device(module: nn.Module) -> torch.device:
-    for param in module.parameters():
-        return param.device
-    for buf in module.buffers():
-        return buf.device
-    return torch.device("cpu")
 
 
 def _draw_competitors(n: int, k: int, rows: Tensor, gen: torch.Generator) -> Tensor:

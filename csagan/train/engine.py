@@ -52,6 +52,7 @@ from csagan.config import ModelConfig
 from csagan.csa import kl_divergence
 from csagan.damsm import DAMSMConfig, damsm_loss
 from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate
+from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
 from csagan.pretrain import LoadedDAMSM, load_damsm
@@ -115,18 +116,6 @@ class _Position:
 # ----------------------------------------------------------------------------- helpers
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(name)`` (checked).
-
-    Raises:
-        ValueError: a CUDA device was asked for but CUDA is not available.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but CUDA is not available here; use device=cpu (or auto).")
-    return dev
 
 
 def truncated_noise(n: int, z_dim: int, truncation: float, seed: int) -> Tensor:

@@ -29,18 +29,30 @@ def _clean(value: Any) -> Any:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a ``metrics.jsonl`` file (a run folder or the file itself)."""
+    """All records of a ``metrics.jsonl`` file (a run or DAMSM folder, or the file itself).
+
+    Blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: the file is missing; ValueError: a line is not a JSON object (its
+            number is named).
+    """
     p = Path(path)
     if p.is_dir():
         p = p / METRICS_JSONL
     if not p.is_file():
-        raise FileNotFoundError(f"metrics file not found: {p} (written by csagan train in the run folder).")
+        raise FileNotFoundError(f"metrics file not found: {p} (written by csagan train / pretrain-damsm).")
     records = []
-    with p.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{p}:{lineno}: not valid JSON ({exc}).") from exc
+        if not isinstance(rec, dict):
+            raise ValueError(f"{p}:{lineno}: expected a JSON object.")
+        records.append(rec)
     return records
 
 
