@@ -66,6 +66,8 @@ __all__ = [
     "domain_is",
     "evaluate_alignment",
     "load_evaluator",
+    "eval_view",
+    "render_random_birds",
     "sanity_bounds",
     "save_evaluator",
     "train_evaluator",
@@ -727,6 +729,51 @@ def _load_split(dataset: Any, values: Mapping[str, Sequence[str]], progress: boo
     return _SplitData(images=images, targets=targets, class_ids=list(dataset.class_ids))
 
 
+def eval_view(bird: Any, image_size: int) -> Tensor:
+    """A rendered bird (:class:`csagan.data.toybirds.RenderedBird`) as a ToyBirds dataset item shows
+    it with the ``eval`` transform: uint8 ``[3, S, S]`` (AttnGAN's box crop of the box as
+    ``bounding_boxes.txt`` stores it, then resize and centre crop)."""
+    from csagan.data.datasets import _apply_transform, crop_to_bbox
+
+    x, y, w, h = (float(f"{v:.2f}") for v in bird.bbox)  # bounding_boxes.txt keeps 2 decimals
+    view = crop_to_bbox(bird.image, (int(x), int(y), int(w), int(h)))
+    img = _apply_transform(view, image_size, "eval", torch.Generator())
+    return img.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def render_random_birds(
+    n: int, image_size: int, seed: int, values: Mapping[str, Sequence[str]] | None = None, progress: bool = False
+) -> _SplitData:
+    """``n`` ToyBirds with uniformly random attributes, seen as the dataset's eval view.
+
+    In ToyBirds (as in CUB) a species fixes most attributes, so a classifier trained on the train
+    split alone can read a species and recall its colours instead of looking at each part; on the
+    unseen test species that shortcut fails. Birds whose attributes are drawn independently
+    (:func:`csagan.data.toybirds.sample_attributes`) carry no such correlation. Each one is
+    rendered by :func:`csagan.data.toybirds.render_bird`, cropped around its box like AttnGAN
+    (:func:`csagan.data.datasets.crop_to_bbox`) and resized/centre-cropped like the ``eval``
+    transform, so they look exactly like dataset images. ``class_ids`` are all ``-1`` (no species).
+    """
+    from tqdm import tqdm
+
+    from csagan.data.toybirds import render_bird, sample_attributes
+
+    if n < 0:
+        raise ValueError(f"n={n}: the number of random birds must be >= 0")
+    names = list(ATTRIBUTE_VALUES if values is None else values)
+    vals = dict(ATTRIBUTE_VALUES if values is None else values)
+    rng = np.random.default_rng([seed, 0x7B1D])
+    images = torch.empty((n, 3, image_size, image_size), dtype=torch.uint8)
+    targets = torch.empty((n, len(names)), dtype=torch.long)
+    for i in tqdm(range(n), disable=not progress, desc="render random birds", unit="img"):
+        attrs = sample_attributes(rng)
+        images[i] = eval_view(render_bird(attrs, image_size, rng), image_size)
+        record = attrs.to_dict()
+        for j, name in enumerate(names):
+            targets[i, j] = list(vals[name]).index(record[name])
+    return _SplitData(images=images, targets=targets, class_ids=[-1] * n)
+
+
 def _stratified_holdout(class_ids: Sequence[int], fraction: float, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """Indices (train, held-out): ``round(fraction * n_c)`` images of each class with >= 2 images held out."""
     ids = torch.tensor(list(class_ids))
@@ -804,6 +851,7 @@ def train_evaluator(
     feature_dim: int = 256,
     holdout_fraction: float = 0.1,
     bf16: bool = False,
+    random_birds: int = 0,
 ) -> Path:
     """Train an :class:`AttributeEvaluator` on a ToyBirds dataset and save it to ``out_path``.
 
@@ -828,6 +876,10 @@ def train_evaluator(
         width, feature_dim: network size (:class:`AttributeEvaluator`).
         holdout_fraction: share of each train species' images held out for validation.
         bf16: autocast the forward pass to bfloat16 (faster on CPUs with AMX); losses in fp32.
+        random_birds: also train the attribute heads on this many freshly rendered birds with
+            independently random attributes (:func:`render_random_birds`), which breaks the
+            species -> attributes shortcut and lifts accuracy on unseen species (the species head
+            still sees train-split images only).
 
     Raises:
         FileNotFoundError: ``data_dir`` has no ``attributes.jsonl`` (not ToyBirds).
@@ -864,6 +916,14 @@ def train_evaluator(
     gen = torch.Generator().manual_seed(seed)
     train_idx, held_idx = _stratified_holdout(train.class_ids, holdout_fraction, gen)
     species_t = torch.tensor([species_index[c] for c in train.class_ids])
+    # The training pool: the train split minus the holdout, plus optional random-attribute birds
+    # (species label -1: ignored by the species head's loss).
+    pool_images, pool_targets, pool_species = train.images[train_idx], train.targets[train_idx], species_t[train_idx]
+    if random_birds:
+        extra = render_random_birds(random_birds, image_size, seed, values, progress)
+        pool_images = torch.cat([pool_images, extra.images])
+        pool_targets = torch.cat([pool_targets, extra.targets])
+        pool_species = torch.cat([pool_species, torch.full((random_birds,), -1, dtype=torch.long)])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AttributeEvaluator(
@@ -871,7 +931,7 @@ def train_evaluator(
         )
     model.to(dev)
     facing_col = list(values).index(_FACING) if _FACING in values else None
-    steps_per_epoch = math.ceil(len(train_idx) / batch_size)
+    steps_per_epoch = math.ceil(len(pool_images) / batch_size)
     total_steps = epochs * steps_per_epoch
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -880,17 +940,17 @@ def train_evaluator(
     names = list(values)
     for epoch in range(epochs):
         model.train()
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        order = torch.randperm(len(pool_images), generator=gen)
         running = 0.0
         bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"evaluator epoch {epoch + 1}/{epochs}")
         for step in bar:
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = train.images[idx].float().div(127.5).sub(1.0)
-            x, tgt = _augment(x, facing_col, train.targets[idx], gen)
-            x, tgt, sp = x.to(dev), tgt.to(dev), species_t[idx].to(dev)
+            x = pool_images[idx].float().div(127.5).sub(1.0)
+            x, tgt = _augment(x, facing_col, pool_targets[idx], gen)
+            x, tgt, sp = x.to(dev), tgt.to(dev), pool_species[idx].to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 out = model(x)
-            loss = F.cross_entropy(out.species.float(), sp)
+            loss = F.cross_entropy(out.species.float(), sp, ignore_index=-1) if bool((sp >= 0).any()) else 0.0 * out.species.sum()
             for j, name in enumerate(names):
                 loss = loss + F.cross_entropy(out.attributes[name].float(), tgt[:, j])
             opt.zero_grad(set_to_none=True)
@@ -925,9 +985,12 @@ def train_evaluator(
         "bf16": bf16,
         "holdout_fraction": holdout_fraction,
         "n_train_images": len(train_idx),
+        "n_random_birds": random_birds,
         "n_heldout_images": len(held_idx),
         "n_test_images": 0 if test is None else int(test.images.shape[0]),
-        "training_data": "train split (train species) minus a stratified holdout; species head = train species",
+        "training_data": "train split (train species) minus a stratified holdout"
+        + (f", plus {random_birds} rendered birds with independently random attributes" if random_birds else "")
+        + "; species head = train species",
         "heldout_accuracy": heldout,
         "test_split_accuracy": test_acc,
         "train_seconds": round(seconds, 1),
