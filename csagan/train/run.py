@@ -8,6 +8,7 @@ the DAMSM folder in ``damsm/``. :func:`load_run` turns it into ready-to-sample m
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from csagan.text import RNNEncoder
 from csagan.train.checkpoint import GENERATOR_NAME
 from csagan.train.config import TrainConfig
 
-__all__ = ["LoadedRun", "load_run"]
+__all__ = ["EXPORT_FILES", "LoadedRun", "export_run", "load_run"]
+
+#: What :func:`export_run` copies besides ``generator.pt`` and ``damsm/`` (when present).
+EXPORT_FILES: tuple[str, ...] = ("config.json", "vocab.json", "metrics.jsonl", "metrics.csv")
 
 
 @dataclass
@@ -75,3 +79,49 @@ def load_run(run_dir: str | Path, map_location: str | torch.device = "cpu") -> L
         train_config=train_cfg,
         step=int(obj.get("step", 0)),
     )
+
+
+def _halve(obj: object) -> object:
+    """Floating-point tensors of a (nested) state dict as fp16; everything else unchanged."""
+    if isinstance(obj, torch.Tensor):
+        return obj.half() if obj.is_floating_point() else obj
+    if isinstance(obj, dict):
+        return {k: _halve(v) for k, v in obj.items()}
+    return obj
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, *, half: bool = True) -> Path:
+    """Copy what sampling and evaluation need from a run folder into ``out_dir`` (for shipping).
+
+    Copies ``config.json``, ``vocab.json``, the metrics logs (for the training curves), the
+    generator (``generator.pt``) and the DAMSM folder (``damsm/``: encoders, ``damsm.json``,
+    ``vocab.json``), with floating-point weights stored in fp16 when ``half`` (half the size;
+    :func:`load_run` casts them back to fp32 on load). Optimiser state, the discriminator and the
+    resumable ``checkpoint.pt`` are left out: an exported run can be sampled and evaluated, not
+    resumed. The export loads with :func:`load_run`.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a complete run folder (see :func:`load_run`).
+        ValueError: ``out_dir`` is ``run_dir`` itself.
+    """
+    src, dst = Path(run_dir), Path(out_dir)
+    load_run(src)  # validates the folder (and that the generator matches its config)
+    if dst.resolve() == src.resolve():
+        raise ValueError(f"export_run: out_dir {dst} is the run folder itself; choose another folder.")
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in EXPORT_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    from csagan.atomic import atomic_torch_save
+
+    gen = torch.load(src / GENERATOR_NAME, map_location="cpu", weights_only=True)
+    atomic_torch_save(_halve(gen) if half else gen, dst / GENERATOR_NAME)
+    damsm_src, damsm_dst = src / "damsm", dst / "damsm"
+    damsm_dst.mkdir(exist_ok=True)
+    for item in sorted(damsm_src.iterdir()):
+        if item.suffix in (".pth", ".pt"):
+            state = torch.load(item, map_location="cpu", weights_only=True)
+            atomic_torch_save(_halve(state) if half else state, damsm_dst / item.name)
+        elif item.is_file():
+            shutil.copyfile(item, damsm_dst / item.name)
+    return dst
