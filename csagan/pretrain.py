@@ -535,6 +535,17 @@ def similarity_matrix(
     raise ValueError(f"score must be 'sentence' or 'word', got {score!r}.")
 
 
+def _r_precision(
+    score: str, code: torch.Tensor, sent: torch.Tensor, scores: torch.Tensor, n_cand: int, seed: int
+) -> float:
+    """One round of R-precision (ties count as misses) through :mod:`csagan.metrics.rprecision`."""
+    from csagan.metrics.rprecision import r_precision_from_codes, r_precision_from_scores
+
+    if score == "sentence":
+        return r_precision_from_codes(code, sent, n_cand, rounds=1, seed=seed, ties="miss").mean
+    return r_precision_from_scores(scores, n_cand, rounds=1, seed=seed, ties="miss").mean
+
+
 def retrieval_accuracy(
     loaded_or_modules: LoadedDAMSM | tuple[nn.Module, nn.Module],
     dataset: Any,
@@ -561,8 +572,10 @@ def retrieval_accuracy(
     A query counts as a hit only when its true caption scores strictly higher than every
     competitor (ties count as misses). ``chance_top1`` and ``chance_r_precision`` are the
     accuracies of random scores (1 / number of competitors + 1). The encoders are used as they
-    are (call ``.eval()`` first); queries and candidates are drawn with a generator seeded by
-    ``seed``.
+    are (call ``.eval()`` first); queries and candidates are drawn with generators seeded by
+    ``seed``. The R-precision is one round of
+    :func:`csagan.metrics.rprecision.r_precision_from_codes` (sentence score) or
+    :func:`~csagan.metrics.rprecision.r_precision_from_scores` (word score) with ``ties="miss"``.
 
     Returns:
         ``{"top1", "r_precision", "chance_top1", "chance_r_precision", "n_queries",
@@ -586,14 +599,10 @@ def retrieval_accuracy(
     others.fill_diagonal_(float("-inf"))
     top1 = (true > others.max(dim=1).values).float().mean()
     n_cand = min(int(n_candidates), n)
-    hits = 0
-    for q in range(n):
-        pool = torch.cat([torch.arange(q), torch.arange(q + 1, n)])
-        pick = pool[torch.randperm(n - 1, generator=gen)[: n_cand - 1]]
-        hits += int(bool(true[q] > scores[q, pick].max()))
+    rprec = _r_precision(score, code, sent, scores, n_cand, seed)
     return {
         "top1": float(top1),
-        "r_precision": hits / n,
+        "r_precision": rprec,
         "chance_top1": 1.0 / n,
         "chance_r_precision": 1.0 / n_cand,
         "n_queries": float(n),

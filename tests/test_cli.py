@@ -16,7 +16,8 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    assert "data" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "data" in out and "evaluate" in out and "fid-stats" in out
 
 
 def test_toybirds_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -158,6 +158,19 @@ def test_weights_file_is_found_loaded_and_identified(
     assert loaded.weights_id == f"{FID_WEIGHTS_FILENAME} sha256:{digest[:12]}"
     for key, value in ours.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+    # the published name alone does not make it the standard network
+    info = loaded.weights_info()
+    assert loaded.weights_sha256 == digest and not loaded.is_published_weights
+    assert info["is_published_weights"] is False and info["sha256"] == digest and "NON-STANDARD" in info["label"]
+    assert info["published_file"] == FID_WEIGHTS_FILENAME and info["weights_path"] == str(ckpt)
+
+
+def test_published_hash_is_the_file_name_suffix_and_random_weights_are_labelled(ours: FIDInceptionV3) -> None:
+    assert ifid.published_hash_prefix("standard") == "6726825d"
+    assert ifid.published_hash_prefix("dfgan") == "0cc3c7bd"
+    info = ours.weights_info()
+    assert info["sha256"] is None and info["weights_path"] is None and not ours.is_published_weights
+    assert "random test weights" in str(info["label"]) and "NON-STANDARD" in str(info["label"])
 
 
 def test_wrong_weights_file_is_rejected(ours: FIDInceptionV3, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from csagan.metrics.rprecision import encode_pairs, r_precision, r_precision_from_codes
+from csagan.metrics.rprecision import encode_pairs, r_precision, r_precision_from_codes, r_precision_from_scores
 
 
 class _TableImageEncoder(nn.Module):
@@ -132,3 +132,41 @@ def test_real_damsm_encoders_run_and_keep_their_modes() -> None:
     assert image_encoder.training and text_encoder.training
     res = r_precision(image_encoder, text_encoder, images, captions, lens, n_candidates=10, rounds=2)
     assert 0.0 <= res.mean <= 1.0 and res.n_images == 24
+
+
+def test_score_matrix_gives_the_same_draws_as_codes() -> None:
+    # r_precision_from_scores on the explicit cosine matrix = r_precision_from_codes (same seed, same loop).
+    g = torch.Generator().manual_seed(9)
+    sent = torch.randn(30, 6, generator=g)
+    img = sent + 1.0 * torch.randn(30, 6, generator=g)
+    cos = (img / img.norm(dim=1, keepdim=True)) @ (sent / sent.norm(dim=1, keepdim=True)).T
+    a = r_precision_from_codes(img, sent, n_candidates=7, rounds=4, seed=2)
+    b = r_precision_from_scores(cos, n_candidates=7, rounds=4, seed=2)
+    assert a.per_round == pytest.approx(b.per_round) and 0.0 < a.mean < 1.0
+    with pytest.raises(ValueError, match="square"):
+        r_precision_from_scores(torch.zeros(3, 4), n_candidates=2)
+
+
+def test_ties_can_count_as_misses() -> None:
+    sent = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    res = r_precision_from_codes(sent.clone(), sent, n_candidates=3, rounds=1, ties="miss")
+    assert res.mean == pytest.approx(1.0 / 3.0)  # only image 2 is a clean hit
+    with pytest.raises(ValueError, match="ties"):
+        r_precision_from_codes(sent.clone(), sent, n_candidates=3, ties="half")  # type: ignore[arg-type]
+
+
+def test_pretrain_retrieval_uses_this_module() -> None:
+    # csagan.pretrain.retrieval_accuracy's R-precision is one round of r_precision_from_codes
+    # with ties as misses, on the codes of the queried items.
+    from csagan.data.datasets import TextImageItem
+    from csagan.pretrain import retrieval_accuracy
+
+    g = torch.Generator().manual_seed(11)
+    table = torch.randn(40, 8, generator=g)
+    noisy = table + 1.3 * torch.randn(40, 8, generator=g)
+    images, captions, _ = _inputs(40)
+    items = [TextImageItem(images[i], captions[i], 1, 0, str(i), 0, i) for i in range(40)]
+    acc = retrieval_accuracy((_TableTextEncoder(table), _TableImageEncoder(noisy)), items, n_candidates=10,
+                             n_queries=None, seed=4)  # fmt: skip
+    expected = r_precision_from_codes(noisy, table, n_candidates=10, rounds=1, seed=4, ties="miss").mean
+    assert acc["r_precision"] == pytest.approx(expected) and 0.0 < expected < 1.0

@@ -24,7 +24,6 @@ import torch
 
 from csagan.config import list_configs
 from csagan.damsm import SmallCNNEncoder
-from csagan.data.datasets import TextImageDataset
 from csagan.pretrain import save_damsm
 from csagan.text import RNNEncoder
 from csagan.train import engine
@@ -34,25 +33,12 @@ from csagan.train.engine import TrainingDivergedError, train
 from csagan.train.logging import read_metrics
 from csagan.train.run import load_run
 
+# Fixtures ``toy`` (40-image ToyBirds + random DAMSM) and ``csagan_run`` (2 smoke steps): conftest.py.
 LOSS_KEYS = ("d_real", "d_fake", "d_mismatch", "magp", "d_total", "g_adv", "damsm", "kl", "g_total")
 REPO = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="session")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from csagan.data.toybirds import make_toybirds
-
-    base = tmp_path_factory.mktemp("train_engine")
-    root = make_toybirds(base / "toybirds", n_images=40, n_species=8, workers=1, progress=False)
-    ds = TextImageDataset(root, "train", image_size=32)
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    damsm = save_damsm(base / "damsm", RNNEncoder(ds.n_words), SmallCNNEncoder(image_size=32, ndf=4), ds.vocab)
-    torch.random.set_rng_state(gen_state)
-    return {"data": root, "damsm": damsm, "base": base}
 
 
 def _cfg(toy: dict[str, Path], name: str = "csagan", *extra: str) -> tuple[Any, Any]:
@@ -61,13 +47,6 @@ def _cfg(toy: dict[str, Path], name: str = "csagan", *extra: str) -> tuple[Any, 
 
 def _losses(run: Path) -> list[dict[str, float]]:
     return [{k: r[k] for k in LOSS_KEYS} for r in read_metrics(run) if r["kind"] == "train"]
-
-
-@pytest.fixture(scope="session")
-def csagan_run(toy: dict[str, Path]) -> Path:
-    torch.set_num_threads(1)
-    m, t = _cfg(toy, "csagan", "max_steps=2")
-    return train(m, t, toy["data"], toy["base"] / "csagan_run", progress=False)
 
 
 # ----------------------------------------------------------------------------- every config

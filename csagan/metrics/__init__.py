@@ -7,6 +7,9 @@
 * :mod:`~csagan.metrics.inception_score` — :func:`inception_score`, :func:`classifier_logits`.
 * :mod:`~csagan.metrics.stats` — ``.npz`` reference statistics (:func:`save_stats`,
   :func:`load_stats`).
+* :mod:`~csagan.metrics.reference` — reference statistics of a dataset split or an image
+  folder (:func:`split_statistics`, :func:`folder_statistics`; ``csagan fid-stats``).
+* :mod:`~csagan.metrics.rprecision` — R-precision with DAMSM encoders.
 
 Names are imported lazily so that ``import csagan.metrics`` stays cheap.
 """
@@ -24,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "FID_WEIGHTS_URL": "inception_fid",
     "default_weights_locations": "inception_fid",
     "resolve_weights_path": "inception_fid",
+    "published_hash_prefix": "inception_fid",
     "FrechetResult": "fid",
     "FIDReport": "fid",
     "Features": "fid",
@@ -37,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     "ReferenceStats": "stats",
     "save_stats": "stats",
     "load_stats": "stats",
+    "split_statistics": "reference",
+    "folder_statistics": "reference",
+    "quantize_images": "reference",
 }
 
 __all__ = [
@@ -55,11 +62,15 @@ __all__ = [
     "default_weights_locations",
     "extract_features",
     "fid_from_features",
+    "folder_statistics",
     "frechet_distance",
     "inception_score",
     "load_stats",
+    "published_hash_prefix",
+    "quantize_images",
     "resolve_weights_path",
     "save_stats",
+    "split_statistics",
 ]
 
 if TYPE_CHECKING:
@@ -79,9 +90,11 @@ if TYPE_CHECKING:
         FIDInceptionV3,
         InceptionOutputs,
         default_weights_locations,
+        published_hash_prefix,
         resolve_weights_path,
     )
     from csagan.metrics.inception_score import ISResult, classifier_logits, inception_score
+    from csagan.metrics.reference import folder_statistics, quantize_images, split_statistics
     from csagan.metrics.stats import ReferenceStats, load_stats, save_stats
 
 

@@ -193,6 +193,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def published_hash_prefix(protocol: str = "standard") -> str:
+    """The SHA-256 prefix in the protocol's published file name (``"6726825d"`` for ``standard``)."""
+    return _protocol_info(protocol)[0].rsplit("-", 1)[-1].split(".")[0]
+
+
 def _protocol_info(protocol: str) -> tuple[str, str, str, int]:
     if protocol not in _PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(_PROTOCOLS)}, got {protocol!r}")
@@ -264,6 +269,7 @@ class FIDInceptionV3(Inception3):
                 )
             randomize_inception_(self, torch.Generator().manual_seed(seed))
             self.weights_path = None
+            self.weights_sha256: str | None = None
             self.weights_id: str = RANDOM_WEIGHTS_ID
         else:
             path = resolve_weights_path(None if weights == "auto" else weights, protocol)
@@ -291,7 +297,7 @@ class FIDInceptionV3(Inception3):
             )
         self.load_state_dict(state)
         digest = _sha256(path)
-        expected_prefix = filename.rsplit("-", 1)[-1].split(".")[0]
+        expected_prefix = published_hash_prefix(self.protocol)
         if path.name == filename and not digest.startswith(expected_prefix):
             warnings.warn(
                 f"{path} has sha256 {digest[:12]}…, not the published {expected_prefix}…: the file "
@@ -299,7 +305,49 @@ class FIDInceptionV3(Inception3):
                 stacklevel=2,
             )
         self.weights_path = path
+        self.weights_sha256 = digest
         self.weights_id = f"{path.name} sha256:{digest[:12]}"
+
+    @property
+    def is_published_weights(self) -> bool:
+        """True when the loaded file is the published one of this protocol: its SHA-256 starts
+        with the hash in the published file name (``6726825d`` for pytorch-fid's
+        ``pt_inception-2015-12-05-6726825d.pth``; torch hub's naming rule). False for random
+        weights and for any other file, whatever its name."""
+        return self.weights_sha256 is not None and self.weights_sha256.startswith(
+            published_hash_prefix(self.protocol)
+        )
+
+    def weights_info(self) -> dict[str, object]:
+        """What produced this network's numbers, for reports (JSON-able).
+
+        Keys: ``protocol``, ``weights_path``, ``weights_id``, ``sha256``, ``published_file``
+        (the protocol's published file name), ``is_published_weights`` and a one-line ``label``
+        that says whether FIDs from this network are comparable with published ones.
+        """
+        filename = _protocol_info(self.protocol)[0]
+        if self.is_published_weights:
+            label = (
+                f"standard FID Inception ({filename})"
+                if self.protocol == "standard"
+                else f"DF-GAN protocol: torchvision ImageNet Inception ({filename}); "
+                "NOT comparable with pytorch-fid FIDs"
+            )
+        else:
+            what = "random test weights" if self.weights_sha256 is None else f"{self.weights_id}"
+            label = (
+                f"NON-STANDARD weights ({what}, not {filename}): a Fréchet distance on these features "
+                "is not an FID comparable with published numbers"
+            )
+        return {
+            "protocol": self.protocol,
+            "weights_path": None if self.weights_path is None else str(self.weights_path),
+            "weights_id": self.weights_id,
+            "sha256": self.weights_sha256,
+            "published_file": filename,
+            "is_published_weights": self.is_published_weights,
+            "label": label,
+        }
 
     # -- forward -----------------------------------------------------------------------
     def preprocess(self, images: Tensor) -> Tensor:

@@ -2,23 +2,27 @@
 
 For each generated image, its true caption is ranked among ``n_candidates`` captions (itself
 plus ``n_candidates - 1`` captions of other images, drawn at random) by the sentence-level
-DAMSM score R(Q, D) = cos(v̄, ē) (as :func:`csagan.damsm.sentence_similarity_matrix`) between the global image code v̄ and the sentence code ē
-(Section 2.2; the scores Eq. (9) turns into a posterior). R-precision (R = 1) is the share of
-images whose true caption ranks first; it is computed ``rounds`` times with fresh candidates
-and reported as mean ± std (population std) over the rounds.
+DAMSM score R(Q, D) = cos(v̄, ē) (as :func:`csagan.damsm.sentence_similarity_matrix`) between
+the global image code v̄ and the sentence code ē (Section 2.2; the scores Eq. (9) turns into a
+posterior). R-precision (R = 1) is the share of images whose true caption ranks first; it is
+computed ``rounds`` times with fresh candidates and reported as mean ± std (population std)
+over the rounds.
 
 Ties: a true caption tied with ``k`` competitors at the top earns ``1 / (k + 1)``, the
-expected hit of breaking the tie at random (identical captions have identical codes).
+expected hit of breaking the tie at random (identical captions have identical codes);
+``ties="miss"`` counts such a tie as a miss instead.
 
-The core, :func:`r_precision_from_codes`, works on precomputed codes, so other code (e.g.
-``csagan.pretrain``'s retrieval accuracy) can call it with codes it already has.
+The core, :func:`r_precision_from_codes`, works on precomputed codes, and
+:func:`r_precision_from_scores` on a precomputed score matrix (e.g. word-level scores); both
+share one candidate-drawing loop, which ``csagan.pretrain.retrieval_accuracy`` also uses (with
+``ties="miss"``: there a tie counts as a miss).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -26,7 +30,7 @@ from torch import Tensor, nn
 
 from csagan.devices import module_device as _module_device
 
-__all__ = ["RPrecisionResult", "encode_pairs", "r_precision", "r_precision_from_codes"]
+__all__ = ["RPrecisionResult", "encode_pairs", "r_precision", "r_precision_from_codes", "r_precision_from_scores"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,6 @@ class RPrecisionResult:
         )
 
 
-
-
 def _draw_competitors(n: int, k: int, rows: Tensor, gen: torch.Generator) -> Tensor:
     """For each query in ``rows``, ``k`` distinct indices from ``0..n-1`` other than itself."""
     keys = torch.rand(len(rows), n - 1, generator=gen)
@@ -69,33 +71,11 @@ def _draw_competitors(n: int, k: int, rows: Tensor, gen: torch.Generator) -> Ten
     return pick + (pick >= rows.unsqueeze(1)).long()  # skip the query's own index
 
 
-def r_precision_from_codes(
-    image_codes: Tensor,
-    sentence_codes: Tensor,
-    n_candidates: int = 100,
-    rounds: int = 10,
-    seed: int = 0,
-    max_elements: int = 1 << 22,
-) -> RPrecisionResult:
-    """R-precision of matched rows ``image_codes[i]`` ↔ ``sentence_codes[i]`` (cosine scores).
+TieRule = Literal["fractional", "miss"]
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
-    Args:
-        image_codes: [N, D] global image codes v̄.
-        sentence_codes: [N, D] sentence codes ē of each image's true caption.
-        n_candidates: captions ranked per image (1 true + ``n_candidates - 1`` random others).
-        rounds: independent candidate draws (mean ± std over them).
-        seed: seed of a private ``torch.Generator`` (the global RNG is not used).
-        max_elements: memory bound of one chunk of random keys (rows x N).
 
-    Raises:
-        ValueError: mismatched shapes, ``n_candidates`` < 2 or > N, or ``rounds`` < 1.
-    """
-    if image_codes.ndim != 2 or image_codes.shape != sentence_codes.shape:
-        raise ValueError(
-            f"image_codes and sentence_codes must both be [N, D] with the same shape, got "
-            f"{tuple(image_codes.shape)} and {tuple(sentence_codes.shape)}"
-        )
-    n = int(image_codes.shape[0])
+def _check_draw(n: int, n_candidates: int, rounds: int, ties: str) -> None:
     if n_candidates < 2:
         raise ValueError(f"n_candidates={n_candidates}: need the true caption and at least one competitor")
     if n_candidates > n:
@@ -106,10 +86,25 @@ def r_precision_from_codes(
         )
     if rounds < 1:
         raise ValueError(f"rounds={rounds}: need at least one round")
-    img = image_codes.detach().float().cpu()
-    sent = sentence_codes.detach().float().cpu()
-    img_n = img / img.norm(dim=1, keepdim=True).clamp(min=1e-8)
-    sent_n = sent / sent.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    if ties not in ("fractional", "miss"):
+        raise ValueError(f"ties must be 'fractional' or 'miss', got {ties!r}")
+
+
+def _hits(all_scores: Tensor, ties: str) -> float:
+    """Hits of score rows ``[true, competitor_1, ...]`` under the tie rule (module docstring)."""
+    t, scores = all_scores[:, :1], all_scores[:, 1:]
+    beaten = (scores > t).any(dim=1)
+    tied = (scores == t).sum(dim=1).float()
+    credit = 1.0 / (1.0 + tied) if ties == "fractional" else (tied == 0).float()
+    return float(torch.where(beaten, torch.zeros_like(credit), credit).sum())
+
+
+def _r_precision_rounds(
+    score_rows: ScoreFn, n: int, n_candidates: int, rounds: int, seed: int, ties: str, max_elements: int
+) -> RPrecisionResult:
+    """The shared loop: ``score_rows(rows [r], cand [r, 1 + k]) -> [r, 1 + k]`` scores of image
+    ``rows[i]`` against captions ``cand[i]`` (the true caption first)."""
+    _check_draw(n, n_candidates, rounds, ties)
     gen = torch.Generator().manual_seed(int(seed))
     k = n_candidates - 1
     chunk = max(1, min(n, max_elements // max(1, n - 1)))
@@ -119,12 +114,7 @@ def r_precision_from_codes(
         for start in range(0, n, chunk):
             rows = torch.arange(start, min(n, start + chunk))
             cand = torch.cat([rows.unsqueeze(1), _draw_competitors(n, k, rows, gen)], dim=1)  # [r, 1 + k]
-            # One kernel for true and competing scores, so identical codes give identical scores.
-            all_scores = torch.einsum("rd,rkd->rk", img_n[rows], sent_n[cand])
-            t, scores = all_scores[:, :1], all_scores[:, 1:]
-            beaten = (scores > t).any(dim=1)
-            ties = (scores == t).sum(dim=1).float()
-            hits += float(torch.where(beaten, torch.zeros_like(ties), 1.0 / (1.0 + ties)).sum())
+            hits += _hits(score_rows(rows, cand), ties)
         per_round.append(hits / n)
     return RPrecisionResult(
         mean=float(np.mean(per_round)),
@@ -134,6 +124,72 @@ def r_precision_from_codes(
         n_candidates=n_candidates,
         seed=int(seed),
     )
+
+
+def r_precision_from_codes(
+    image_codes: Tensor,
+    sentence_codes: Tensor,
+    n_candidates: int = 100,
+    rounds: int = 10,
+    seed: int = 0,
+    max_elements: int = 1 << 22,
+    *,
+    ties: TieRule = "fractional",
+) -> RPrecisionResult:
+    """R-precision of matched rows ``image_codes[i]`` ↔ ``sentence_codes[i]`` (cosine scores).
+
+    Args:
+        image_codes: [N, D] global image codes v̄.
+        sentence_codes: [N, D] sentence codes ē of each image's true caption.
+        n_candidates: captions ranked per image (1 true + ``n_candidates - 1`` random others).
+        rounds: independent candidate draws (mean ± std over them).
+        seed: seed of a private ``torch.Generator`` (the global RNG is not used).
+        max_elements: memory bound of one chunk of random keys (rows x N).
+        ties: ``"fractional"`` (a tie with ``k`` competitors earns ``1 / (k + 1)``) or
+            ``"miss"`` (only a strictly highest true caption counts).
+
+    Raises:
+        ValueError: mismatched shapes, ``n_candidates`` < 2 or > N, or ``rounds`` < 1.
+    """
+    if image_codes.ndim != 2 or image_codes.shape != sentence_codes.shape:
+        raise ValueError(
+            f"image_codes and sentence_codes must both be [N, D] with the same shape, got "
+            f"{tuple(image_codes.shape)} and {tuple(sentence_codes.shape)}"
+        )
+    img = image_codes.detach().float().cpu()
+    sent = sentence_codes.detach().float().cpu()
+    img_n = img / img.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    sent_n = sent / sent.norm(dim=1, keepdim=True).clamp(min=1e-8)
+
+    def cosine(rows: Tensor, cand: Tensor) -> Tensor:
+        # One kernel for true and competing scores, so identical codes give identical scores.
+        return torch.einsum("rd,rkd->rk", img_n[rows], sent_n[cand])
+
+    return _r_precision_rounds(cosine, int(img.shape[0]), n_candidates, rounds, seed, ties, max_elements)
+
+
+def r_precision_from_scores(
+    scores: Tensor,
+    n_candidates: int = 100,
+    rounds: int = 10,
+    seed: int = 0,
+    *,
+    ties: TieRule = "fractional",
+) -> RPrecisionResult:
+    """R-precision from a precomputed [N, N] score matrix (``scores[i, j]``: image i vs caption j).
+
+    For scores that are not cosines of codes, e.g. DAMSM's word-level R(Q, D) of Eq. (8). The
+    candidate draws and tie rule are those of :func:`r_precision_from_codes`.
+    """
+    if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
+        raise ValueError(f"scores must be a square [N, N] matrix, got {tuple(scores.shape)}")
+    mat = scores.detach().float().cpu()
+
+    def gather(rows: Tensor, cand: Tensor) -> Tensor:
+        return mat[rows.unsqueeze(1), cand]
+
+    n = int(mat.shape[0])
+    return _r_precision_rounds(gather, n, n_candidates, rounds, seed, ties, 1 << 22)
 
 
 @torch.no_grad()
