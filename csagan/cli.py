@@ -374,6 +374,72 @@ def _add_fid_stats(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     fs.set_defaults(func=_cmd_fid_stats)
 
 
+# --------------------------------------------------------------------------- shipping and the study
+def _cmd_export_run(args: argparse.Namespace) -> int:
+    from csagan.train.run import export_run
+
+    out = export_run(args.run, args.out, half=not args.fp32)
+    print(f"run exported to {out} ({'fp32' if args.fp32 else 'fp16'} weights)")
+    return 0
+
+
+def _cmd_study_run(args: argparse.Namespace) -> int:
+    from csagan.study import STUDY_VARIANTS, StudySettings, run_study
+
+    settings = StudySettings(
+        data_dir=str(args.data), damsm_dir=str(args.damsm), runs_dir=str(args.runs), results_dir=str(args.results),
+        variants=tuple(args.variants.split(",")) if args.variants else STUDY_VARIANTS,
+        seeds=tuple(int(s) for s in args.seeds.split(",")), preset=args.preset, max_steps=args.steps,
+        batch_size=args.batch_size, eval_images=args.eval_images,
+        evaluator=None if args.evaluator is None else str(args.evaluator), overrides=tuple(args.set or ()),
+    )  # fmt: skip
+    files = run_study(settings, progress=not args.no_progress)
+    print(f"{len(files)} result file(s) in {args.results}")
+    return 0
+
+
+def _cmd_study_table(args: argparse.Namespace) -> int:
+    from csagan.study import judge_claims, load_results, markdown_table, summarize
+
+    summary = summarize(load_results(args.results))
+    print(markdown_table(summary))
+    print()
+    for v in judge_claims(summary):
+        if v.verdict != "missing":
+            print(f"{v.table}: {v.claim} ({v.better} vs {v.worse}), {v.metric}: {v.verdict} "
+                  f"(difference {v.difference:+.4f}, seed noise {v.noise:.4f})")  # fmt: skip
+    return 0
+
+
+def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ex = sub.add_parser("export-run", help="copy a run's generator, DAMSM and logs (fp16) for sampling and shipping")
+    ex.add_argument("--run", required=True, type=Path, help="run folder written by `csagan train`")
+    ex.add_argument("--out", required=True, type=Path, help="output folder")
+    ex.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+    ex.set_defaults(func=_cmd_export_run)
+
+    st = sub.add_parser("study", help="the reproduction study: every variant, several seeds, one budget")
+    ssub = st.add_subparsers(dest="study_command", required=True, metavar="{run,table}")
+    run = ssub.add_parser("run", help="train and evaluate every (variant, seed); resumable")
+    run.add_argument("--data", required=True, type=Path, help="ToyBirds root")
+    run.add_argument("--damsm", required=True, type=Path, help="pretrained DAMSM folder")
+    run.add_argument("--runs", required=True, type=Path, help="folder of the run folders")
+    run.add_argument("--results", required=True, type=Path, help="folder of the result JSON files")
+    run.add_argument("--variants", default=None, help="comma-separated (default: all eight)")
+    run.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    run.add_argument("--preset", default="toybirds-cpu", help="train preset (default toybirds-cpu)")
+    run.add_argument("--steps", type=int, default=600, help="steps per run (default 600)")
+    run.add_argument("--batch-size", type=int, default=24, help="batch size (default 24)")
+    run.add_argument("--eval-images", type=int, default=1000, help="generated images scored per run (default 1000)")
+    run.add_argument("--evaluator", type=Path, default=None, help="ToyBirds evaluator (default: the shipped one)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra train/model override (repeatable)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_cmd_study_run)
+    tab = ssub.add_parser("table", help="mean ± std per variant and the paper's claims, judged")
+    tab.add_argument("--results", required=True, type=Path, help="folder of the result JSON files")
+    tab.set_defaults(func=_cmd_study_table)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``csagan`` argument parser (exposed for tests and documentation)."""
@@ -389,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_training(sub)
     _add_evaluation(sub)
+    _add_study(sub)
     return parser
 
 

@@ -23,6 +23,25 @@ def repo_root(start: Path | None = None) -> Path:
     return here
 
 
+#: The run folder shipped with the package (``csagan export-run`` of a CPU training run on ToyBirds).
+SHIPPED_RUN_NAME = "toybirds-csagan"
+
+
+def shipped_run() -> Path:
+    """The shipped CSA-GAN run on ToyBirds (``csagan/assets/toybirds-csagan``; see its README).
+
+    Raises:
+        FileNotFoundError: the folder is missing (an install without the package data).
+    """
+    folder = Path(__file__).resolve().parent / "assets" / SHIPPED_RUN_NAME
+    if not (folder / "generator.pt").is_file():
+        raise FileNotFoundError(
+            f"the shipped run {folder} is missing; reinstall csagan with its package data "
+            "(pip install -e .) or train your own with `csagan train` and pass its folder."
+        )
+    return folder
+
+
 def default_toybirds_root() -> Path:
     """The ToyBirds dataset folder: ``$CSAGAN_DATA`` or ``<repo>/data/toybirds``."""
     env = os.environ.get("CSAGAN_DATA")

@@ -90,3 +90,22 @@ def test_evaluator_train_missing_data_is_a_clear_error(tmp_path: Path, capsys: p
                "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "absent" in err and "Traceback" not in err
+
+
+def test_study_table_prints_table_and_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    for variant, fids in (("csagan", (10.0, 11.0)), ("csagan-no-ssf", (20.0, 21.0))):
+        for seed, fid in enumerate(fids):
+            record = {"variant": variant, "seed": seed, "metrics": {"domain_fid": fid}}
+            (tmp_path / f"{variant}_seed{seed}.json").write_text(json.dumps(record))
+    assert main(["study", "table", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| csagan | 2 | 10.50 ± 0.71" in out
+    assert "Table 3: SSF helps (csagan vs csagan-no-ssf), domain_fid: reproduced" in out
+
+
+def test_export_run_command(csagan_run: Path, tmp_path: Path) -> None:
+    assert main(["export-run", "--run", str(csagan_run), "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "generator.pt").is_file() and (tmp_path / "x" / "damsm" / "text_encoder.pth").is_file()
+    assert main(["export-run", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "y")]) == 2

@@ -119,6 +119,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, half: bool = True) -
     damsm_src, damsm_dst = src / "damsm", dst / "damsm"
     damsm_dst.mkdir(exist_ok=True)
     for item in sorted(damsm_src.iterdir()):
+        if item.name == "checkpoint.pt":  # a DAMSM pretraining checkpoint (optimiser state): not needed
+            continue
         if item.suffix in (".pth", ".pt"):
             state = torch.load(item, map_location="cpu", weights_only=True)
             atomic_torch_save(_halve(state) if half else state, damsm_dst / item.name)
