@@ -36,6 +36,7 @@ __all__ = [
     "as_vocabulary",
     "caption_grid_image",
     "encode_captions",
+    "interpolate_captions",
     "sample_images",
     "save_caption_grid",
     "truncated_noise",
@@ -215,6 +216,49 @@ def sample_images(
     stacked_masks = [torch.cat([batch[i] for batch in masks]) for i in range(len(masks[0]))]
     expanded = [c for c in captions for _ in range(n_per_caption)]
     return SampleResult(torch.cat(images), stacked_masks, expanded, n_per_caption)
+
+
+@torch.no_grad()
+def interpolate_captions(
+    generator: nn.Module,
+    text_encoder: nn.Module,
+    vocab_or_dataset: Any,
+    caption_a: str,
+    caption_b: str,
+    steps: int = 8,
+    truncation: float | None = DEFAULT_TRUNCATION,
+    seed: int = 0,
+) -> SampleResult:
+    """Images along the straight line between two captions' sentence codes, with one fixed noise.
+
+    Image ``k`` of ``steps`` is generated from ē_k = (1 − t_k) ē_a + t_k ē_b with
+    t_k = k / (steps − 1), so the first and last images are :func:`sample_images`'s images of the
+    two captions for the same ``seed`` (one image per caption). With CSA the generator maps each ē_k
+    to its mean code μ(ē_k) (Eq. 16); only the text changes along the row.
+
+    Raises:
+        ValueError: ``steps`` < 2, or a caption :func:`encode_captions` rejects.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2 (the two end points), got {steps}.")
+    ids, lens = encode_captions([caption_a, caption_b], vocab_or_dataset)
+    device = _module_device(generator)
+    modes = (generator.training, text_encoder.training)
+    generator.eval()
+    text_encoder.eval()
+    try:
+        text_device = _module_device(text_encoder)
+        _, sent = text_encoder(ids.to(text_device), lens.to(text_device))
+        t = torch.linspace(0.0, 1.0, steps, device=sent.device).unsqueeze(1)
+        codes = (1.0 - t) * sent[0] + t * sent[1]
+        z_dim = int(generator.cfg.z_dim)  # type: ignore[union-attr]
+        noise = truncated_noise(1, z_dim, truncation, torch.Generator().manual_seed(int(seed)))
+        out = generator(noise.expand(steps, -1).to(device), codes.to(device), csa_sample=False)
+    finally:
+        generator.train(modes[0])
+        text_encoder.train(modes[1])
+    labels = [f"t = {float(x):.2f}" for x in t[:, 0]]
+    return SampleResult(out.image.float().cpu(), [m.float().cpu() for m in out.masks], labels, 1)
 
 
 def _to_uint8(images: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from csagan.sample import (
     SampleResult,
     caption_grid_image,
     encode_captions,
+    interpolate_captions,
     sample_images,
     save_caption_grid,
     truncated_noise,
@@ -205,3 +206,28 @@ def test_caption_grid_wraps_rows() -> None:
     two_rows = caption_grid_image(res, ncol=5)
     assert two_rows.width < one_row.width
     assert two_rows.height - one_row.height >= 16  # an extra row of images (caption wraps more too)
+
+
+# ----------------------------------------------------------------------------- interpolation
+
+
+def test_interpolation_end_points_are_the_captions_samples(models: tuple[Generator, RNNEncoder]) -> None:
+    gen, text = models
+    row = interpolate_captions(gen, text, VOCAB, "a red bird", "a small blue bird", steps=5, seed=3)
+    assert row.images.shape == (5, 3, 32, 32) and row.captions[0] == "t = 0.00" and row.captions[-1] == "t = 1.00"
+    a = sample_images(gen, text, VOCAB, ["a red bird"], n_per_caption=1, seed=3).images[0]
+    b = sample_images(gen, text, VOCAB, ["a small blue bird"], n_per_caption=1, seed=3).images[0]
+    assert torch.allclose(row.images[0], a, atol=1e-5) and torch.allclose(row.images[-1], b, atol=1e-5)
+
+
+def test_interpolation_midpoint_uses_the_mean_code(models: tuple[Generator, RNNEncoder]) -> None:
+    gen, text = models
+    row = interpolate_captions(gen, text, VOCAB, "a red bird", "a small blue bird", steps=3, seed=0)
+    ids, lens = encode_captions(["a red bird", "a small blue bird"], VOCAB)
+    with torch.no_grad():
+        _, sent = text.eval()(ids, lens)
+        z = truncated_noise(1, gen.cfg.z_dim, 0.88, torch.Generator().manual_seed(0))
+        mid = gen.eval()(z, sent.mean(0, keepdim=True), csa_sample=False).image[0]
+    assert torch.allclose(row.images[1], mid, atol=1e-5)
+    with pytest.raises(ValueError, match="steps must be >= 2"):
+        interpolate_captions(gen, text, VOCAB, "a red bird", "a bird", steps=1)
