@@ -80,3 +80,12 @@ def test_user_classifier_logits_are_batched_correctly() -> None:
     expected = clf(images).detach().numpy()
     np.testing.assert_allclose(classifier_logits(images, clf, batch_size=3), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(classifier_logits(loader, clf, batch_size=3), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_package_name_is_the_function_even_after_the_submodule_was_imported() -> None:
+    import importlib
+
+    importlib.import_module("csagan.metrics.inception_score")
+    from csagan.metrics import inception_score as exported
+
+    assert callable(exported) and exported.__module__ == "csagan.metrics.inception_score"

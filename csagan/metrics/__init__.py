@@ -106,3 +106,10 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+# ``inception_score`` is both a submodule and a function of it. Importing the submodule (which
+# other modules do) makes the package attribute the *module*, so the lazy ``__getattr__`` above is
+# never consulted for it; binding the function eagerly keeps ``csagan.metrics.inception_score`` the
+# function (the submodule stays importable as ``csagan.metrics.inception_score`` via sys.modules).
+from csagan.metrics.inception_score import inception_score  # noqa: E402
