@@ -411,6 +411,14 @@ def _cmd_study_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study_figures(args: argparse.Namespace) -> int:
+    from csagan.study_figures import load_study_figures, render_study_figures
+
+    render_study_figures(args.runs, args.out, args.data, seed=args.seed)
+    print(f"figures of {len(load_study_figures(args.out).samples)} variant(s) in {args.out}")
+    return 0
+
+
 def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ex = sub.add_parser("export-run", help="copy a run's generator, DAMSM and logs (fp16) for sampling and shipping")
     ex.add_argument("--run", required=True, type=Path, help="run folder written by `csagan train`")
@@ -419,7 +427,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ex.set_defaults(func=_cmd_export_run)
 
     st = sub.add_parser("study", help="the reproduction study: every variant, several seeds, one budget")
-    ssub = st.add_subparsers(dest="study_command", required=True, metavar="{run,table}")
+    ssub = st.add_subparsers(dest="study_command", required=True, metavar="{run,table,figures}")
     run = ssub.add_parser("run", help="train and evaluate every (variant, seed); resumable")
     run.add_argument("--data", required=True, type=Path, help="ToyBirds root")
     run.add_argument("--damsm", required=True, type=Path, help="pretrained DAMSM folder")
@@ -429,7 +437,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     run.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     run.add_argument("--preset", default="toybirds-cpu", help="train preset (default toybirds-cpu)")
     run.add_argument("--steps", type=int, default=600, help="steps per run (default 600)")
-    run.add_argument("--batch-size", type=int, default=24, help="batch size (default 24)")
+    run.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
     run.add_argument("--eval-images", type=int, default=1000, help="generated images scored per run (default 1000)")
     run.add_argument("--evaluator", type=Path, default=None, help="ToyBirds evaluator (default: the shipped one)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra train/model override (repeatable)")
@@ -438,6 +446,12 @@ def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     tab = ssub.add_parser("table", help="mean ± std per variant and the paper's claims, judged")
     tab.add_argument("--results", required=True, type=Path, help="folder of the result JSON files")
     tab.set_defaults(func=_cmd_study_table)
+    fig = ssub.add_parser("figures", help="the same captions and noise drawn by every variant (PNG files for the book)")
+    fig.add_argument("--runs", required=True, type=Path, help="the study's folder of run folders")
+    fig.add_argument("--out", required=True, type=Path, help="output folder (e.g. book/results/figures)")
+    fig.add_argument("--data", required=True, type=Path, help="ToyBirds root")
+    fig.add_argument("--seed", type=int, default=0, help="which training seed's runs (default 0)")
+    fig.set_defaults(func=_cmd_study_figures)
 
 
 # --------------------------------------------------------------------------- main

@@ -119,7 +119,7 @@ class StudySettings:
     seeds: tuple[int, ...] = (0, 1)
     preset: str = "toybirds-cpu"
     max_steps: int = 600
-    batch_size: int = 24
+    batch_size: int = 16
     eval_images: int = 1000
     passes: int = 1
     rprec_candidates: int = 100
@@ -142,6 +142,16 @@ class StudySettings:
     def images_per_run(self) -> int:
         """The image budget of every run (per process)."""
         return self.max_steps * self.batch_size
+
+
+#: Settings that choose *which* runs a study makes, not *how* each run is made: a result file
+#: stays valid when a study is rerun with more (or fewer) variants or seeds.
+_SELECTION_KEYS = ("variants", "seeds")
+
+
+def _run_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the settings that a single (variant, seed) result depends on."""
+    return {k: v for k, v in json.loads(json.dumps(meta)).items() if k not in _SELECTION_KEYS}
 
 
 def result_path(results_dir: str | Path, variant: str, seed: int) -> Path:
@@ -181,7 +191,8 @@ def _train_seconds(run_dir: Path) -> float:
 def run_study(settings: StudySettings, *, progress: bool = True) -> list[Path]:
     """Train and evaluate every (variant, seed) of ``settings``; returns the result files.
 
-    A (variant, seed) whose result file exists with the same settings is skipped; a run folder
+    A (variant, seed) whose result file exists with the same settings (apart from the
+    selection of variants and seeds) is skipped; a run folder
     with a checkpoint is resumed (:func:`csagan.train.engine.train` with ``resume=True``), so the
     study survives being killed at any point. Training wall time is accumulated over resumes.
     """
@@ -195,7 +206,7 @@ def run_study(settings: StudySettings, *, progress: bool = True) -> list[Path]:
     for variant in settings.variants:
         for seed in settings.seeds:
             out = result_path(settings.results_dir, variant, seed)
-            if out.is_file() and json.loads(out.read_text()).get("settings") == json.loads(json.dumps(meta)):
+            if out.is_file() and _run_settings(json.loads(out.read_text()).get("settings", {})) == _run_settings(meta):
                 written.append(out)
                 continue
             run_dir = runs / variant / f"seed{seed}"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from csagan.cli import main
+from csagan.sample import sample_images
 from csagan.study import (
     CLAIMS,
     PAPER,
@@ -21,6 +25,8 @@ from csagan.study import (
     run_study,
     summarize,
 )
+from csagan.study_figures import N_CAPTIONS, load_study_figures, render_study_figures
+from csagan.train.run import load_run
 
 
 def _result(variant: str, seed: int, **metrics: float) -> dict:
@@ -112,4 +118,28 @@ def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_
     before = [f.stat().st_mtime_ns for f in files]
     assert run_study(settings, progress=False) == files  # finished: nothing is redone
     assert [f.stat().st_mtime_ns for f in files] == before
+    # A study over a subset of the variants reuses the finished files too.
+    assert run_study(replace(settings, variants=("csagan",)), progress=False) == files[:1]
+    assert [f.stat().st_mtime_ns for f in files] == before
     assert set(summarize(load_results(settings.results_dir))) == {"csagan", "ssagan-fixed-mask"}
+
+    # The figures: the same captions and noise for both variants, read back within PNG rounding.
+    figs_dir = tmp_path / "figures"
+    assert main(["study", "figures", "--runs", settings.runs_dir, "--out", str(figs_dir),
+                 "--data", str(toy["data"])]) == 0  # fmt: skip
+    figs = load_study_figures(figs_dir)
+    assert set(figs.samples) == {"csagan", "ssagan-fixed-mask"} and len(figs.captions) == N_CAPTIONS
+    run = load_run(Path(settings.runs_dir) / "csagan" / "seed0")
+    ref = sample_images(run.generator, run.text_encoder, run.vocab, figs.captions, n_per_caption=4, seed=0)
+    size = run.model_config.image_size
+    got = figs.samples["csagan"]
+    assert got.shape == (N_CAPTIONS, 4, 3, size, size)
+    assert torch.allclose(got.reshape(-1, 3, size, size), ref.images.clamp(-1, 1), atol=1.01 / 255)
+    masks = figs.masks["csagan"]
+    assert masks.shape == (N_CAPTIONS, len(ref.masks), 1, size, size)
+    finest = torch.nn.functional.interpolate(ref.masks[-1][::4], size=(size, size), mode="nearest")
+    assert torch.allclose(masks[:, -1], finest, atol=0.51 / 255)
+    # ssagan-fixed-mask draws csagan's masks (frozen copies of its mask predictors) ...
+    assert figs.meta["variants"]["ssagan-fixed-mask"]["masks"] == len(ref.masks)
+    with pytest.raises(FileNotFoundError, match="csagan study run"):
+        render_study_figures(tmp_path / "nowhere", figs_dir, toy["data"])
