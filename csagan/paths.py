@@ -46,3 +46,19 @@ def default_toybirds_root() -> Path:
     """The ToyBirds dataset folder: ``$CSAGAN_DATA`` or ``<repo>/data/toybirds``."""
     env = os.environ.get("CSAGAN_DATA")
     return Path(env) if env else repo_root() / "data" / "toybirds"
+
+
+def repo_results_dir() -> Path:
+    """The reproduction study's results in the repository (``<repo>/book/results``, written by
+    ``make reproduce``).
+
+    Raises:
+        FileNotFoundError: the folder is missing (outside a clone of the repository).
+    """
+    folder = repo_root() / "book" / "results"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} not found: the study's results live in a clone of the csagan repository "
+            "(book/results); run there, or make them with `make reproduce`."
+        )
+    return folder

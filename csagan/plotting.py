@@ -9,7 +9,7 @@ produce them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "to_numpy_image",
     "toybirds_examples",
     "training_curves",
+    "variant_grid",
 ]
 
 
@@ -86,6 +87,43 @@ def image_grid(
         ax.set_axis_off()
         if captions is not None:
             ax.set_title(_wrap(captions[i], 22), fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def variant_grid(
+    rows: Mapping[str, Tensor], col_titles: Sequence[str] | None = None, cell: float = 1.3
+) -> Any:
+    """One labelled row of images per model: ``rows`` maps a row label (e.g. a variant name) to
+    images [K, 3, H, W] in [−1, 1] (the same K for every row), or [K, 1, H, W] / [K, H, W] masks
+    in [0, 1] shown in grey; ``col_titles`` (K entries) go above the first row.
+
+    Returns a Figure with len(rows) · K axes (the paper's Fig. 4 layout).
+    """
+    if not rows:
+        raise ValueError("variant_grid needs at least one row.")
+    ks = {label: int(t.shape[0]) for label, t in rows.items()}
+    if len(set(ks.values())) != 1:
+        raise ValueError(f"every row must hold the same number of images, got {ks}.")
+    k = next(iter(ks.values()))
+    if col_titles is not None and len(col_titles) != k:
+        raise ValueError(f"col_titles has {len(col_titles)} entries for {k} columns; pass one per column.")
+    title_h = 0.6 if col_titles is not None else 0.0
+    fig = _figure(k * cell + 1.4, len(rows) * cell + title_h)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(k):
+            ax = fig.add_subplot(len(rows), k, r * k + c + 1)
+            img = images[c]
+            if img.dim() == 3 and img.shape[0] == 3:
+                ax.imshow(to_numpy_image(img))
+            else:
+                ax.imshow(img.reshape(img.shape[-2:]).detach().float().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+            if r == 0 and col_titles is not None:
+                ax.set_title(_wrap(col_titles[c], 24), fontsize=6)
     fig.tight_layout()
     return fig
 

@@ -19,6 +19,7 @@ from csagan.plotting import (
     to_numpy_image,
     toybirds_examples,
     training_curves,
+    variant_grid,
 )
 
 
@@ -53,6 +54,22 @@ def test_image_grid_rejects_bad_input() -> None:
         image_grid(torch.zeros(3, 16, 16))
     with pytest.raises(ValueError, match="one per image"):
         image_grid(_images(2), captions=["only one"])
+
+
+def test_variant_grid_rows_labels_and_masks(tmp_path: Path) -> None:
+    rows = {"csagan": _images(3), "dfgan": _images(3), "masks": torch.rand(3, 1, 16, 16)}
+    fig = variant_grid(rows, col_titles=["a", "b", "c"])
+    assert len(fig.axes) == 9
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["csagan", "dfgan", "masks"]
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"] and fig.axes[3].get_title() == ""
+    mask_img = fig.axes[6].get_images()[0]
+    assert mask_img.get_cmap().name == "gray" and mask_img.get_clim() == (0, 1)
+    w, h = _saved_png(fig, tmp_path / "rows.png")
+    assert w > h
+    with pytest.raises(ValueError, match="same number"):
+        variant_grid({"a": _images(2), "b": _images(3)})
+    with pytest.raises(ValueError, match="one per column"):
+        variant_grid({"a": _images(2)}, col_titles=["x"])
 
 
 def test_show_masks_one_axis_per_stage(tmp_path: Path) -> None:
