@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CSA", "CSAOutput", "kl_divergence"]
+__all__ = ["CSA", "CSAOutput", "CodeSignal", "code_signal", "kl_divergence"]
 
 
 class CSAOutput(NamedTuple):
@@ -105,3 +105,42 @@ def kl_divergence(
     if reduction == "none":
         return per_sample
     raise ValueError(f"kl_divergence: reduction={reduction!r} is invalid; use 'mean', 'batchmean' or 'none'.")
+
+
+class CodeSignal(NamedTuple):
+    """How much of the sentence survives in the sampled code ĉ = μ + σ ⊙ ε (:func:`code_signal`).
+
+    Attributes:
+        between_caption: Σ_j Var_captions(μ_j) / Σ_j E[σ_j²]: the caption-to-caption spread of the
+            mean code against the sampling noise (0 when ĉ carries no caption information).
+        retrieval: share of captions whose sampled ĉ is nearest (Euclidean) to its own μ among
+            all the captions' μ (chance: 1 / number of captions).
+        chance: 1 / number of captions.
+    """
+
+    between_caption: float
+    retrieval: float
+    chance: float
+
+
+@torch.no_grad()
+def code_signal(csa: CSA, sent: Tensor, seed: int = 0) -> CodeSignal:
+    """Measure how much the CSA sample of Eq. (16) tells the captions apart.
+
+    A trained CSA must make μ(ē) vary between captions more than the noise σ ⊙ ε it adds;
+    with the layer's initial weights, μ is small and σ ≈ 1, so ĉ is nearly pure noise.
+
+    Args:
+        csa: the CSA layer (e.g. ``generator.csa``).
+        sent: sentence codes [B, text_dim] of B ≥ 2 different captions.
+        seed: seed of ε.
+    """
+    if sent.dim() != 2 or sent.shape[0] < 2:
+        raise ValueError(f"code_signal needs sentence codes [B >= 2, text_dim], got {tuple(sent.shape)}.")
+    mu, logvar = csa.encode(sent.float())
+    mu, var = mu.float(), logvar.float().exp()
+    spread = float(mu.var(dim=0, unbiased=False).sum() / var.mean(dim=0).sum())
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(int(seed)))
+    code = mu + eps.to(mu.device) * var.sqrt()
+    hits = torch.cdist(code, mu).argmin(dim=1) == torch.arange(len(mu), device=mu.device)
+    return CodeSignal(spread, float(hits.float().mean()), 1.0 / len(mu))

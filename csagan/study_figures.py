@@ -11,7 +11,9 @@ shipped). For each variant found, :func:`render_study_figures` writes
   one grey tile per generator stage, the stage's mask upsampled (nearest) to ``image_size``
   (Fig. 6);
 * ``figures.json``: the captions, the test images they come from, the noise seed, each variant's
-  training step and the mean mask inside the central half of the image against the border.
+  training step, the mean mask inside the central half of the image against the border, and for
+  variants with CSA how much of the sentence survives in the sampled code
+  (:func:`csagan.csa.code_signal` on the first captions of :data:`CSA_CAPTIONS` test images).
 
 :func:`load_study_figures` reads them back as tensors in [−1, 1] (samples) and [0, 1] (masks).
 """
@@ -34,6 +36,9 @@ __all__ = ["N_CAPTIONS", "StudyFigures", "load_study_figures", "render_study_fig
 #: Captions drawn by default: the first captions of this many test images, evenly spaced over
 #: the test split (so over its species, which are stored in order).
 N_CAPTIONS = 6
+
+#: Test captions (evenly spaced, first caption each) for the CSA code measurement.
+CSA_CAPTIONS = 100
 
 
 def _tiles_to_png(tiles: Tensor, ncol: int, path: Path, grey: bool = False) -> None:
@@ -140,6 +145,15 @@ def render_study_figures(
             _tiles_to_png(tiles, len(res.masks), out / f"{variant}_masks.png", grey=True)
             entry["mask_sides"] = [int(m.shape[-1]) for m in res.masks]
             entry["mask_centre_border"] = [[round(a, 4), round(b, 4)] for a, b in _centre_border(res.masks, size)]
+        if run.generator.csa is not None:
+            from csagan.csa import code_signal
+            from csagan.sample import encode_captions
+
+            rows = np.linspace(0, len(data) - 1, min(CSA_CAPTIONS, len(data))).round().astype(int)
+            ids, lens = encode_captions([data.caption_texts(int(i))[0] for i in rows], run.vocab)
+            with torch.no_grad():
+                _, sent = run.text_encoder(ids, lens)
+            entry["csa"] = {k: round(v, 4) for k, v in code_signal(run.generator.csa, sent, seed=0)._asdict().items()}
         meta["variants"][variant] = entry
     path = out / "figures.json"
     path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
 
-from csagan.csa import CSA, kl_divergence
+from csagan.csa import CSA, code_signal, kl_divergence
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -89,3 +89,24 @@ def test_sampling_follows_mode_and_generator() -> None:
 def test_bad_sentence_shape_raises() -> None:
     with pytest.raises(ValueError, match=r"\[B, 4\]"):
         CSA(text_dim=4, c_dim=2)(torch.randn(3, 5))
+
+
+def test_code_signal_by_hand_and_limits() -> None:
+    torch.manual_seed(0)
+    csa = CSA(text_dim=8, c_dim=4)
+    sent = torch.randn(50, 8)
+    res = code_signal(csa, sent, seed=1)
+    mu, logvar = csa.encode(sent)
+    by_hand = ((mu - mu.mean(0)) ** 2).mean(0).sum() / logvar.exp().mean(0).sum()
+    assert res.between_caption == pytest.approx(float(by_hand), rel=1e-5) and res.chance == 1 / 50
+    with torch.no_grad():  # tiny noise: every sample is nearest its own mean
+        # GLU(a, b) = a * sigmoid(b); log σ² is the second half of a (rows 4:8), gated by rows 12:16
+        csa.fc.weight[4:8].zero_()
+        csa.fc.bias[4:8].fill_(-30.0)
+        csa.fc.weight[12:16].zero_()
+        csa.fc.bias[12:16].fill_(30.0)
+    mu, logvar = csa.encode(sent)
+    assert float(logvar.exp().max()) < 1e-6
+    assert code_signal(csa, sent).retrieval == 1.0
+    with pytest.raises(ValueError, match="B >= 2"):
+        code_signal(csa, sent[:1])

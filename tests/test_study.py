@@ -141,5 +141,8 @@ def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_
     assert torch.allclose(masks[:, -1], finest, atol=0.51 / 255)
     # ssagan-fixed-mask draws csagan's masks (frozen copies of its mask predictors) ...
     assert figs.meta["variants"]["ssagan-fixed-mask"]["masks"] == len(ref.masks)
+    # ... and has no CSA, whose code measurement only csagan carries.
+    assert "csa" not in figs.meta["variants"]["ssagan-fixed-mask"]
+    assert 0.0 <= figs.meta["variants"]["csagan"]["csa"]["retrieval"] <= 1.0
     with pytest.raises(FileNotFoundError, match="csagan study run"):
         render_study_figures(tmp_path / "nowhere", figs_dir, toy["data"])
