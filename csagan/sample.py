@@ -37,6 +37,7 @@ __all__ = [
     "caption_grid_image",
     "encode_captions",
     "interpolate_captions",
+    "mask_centre_border",
     "sample_images",
     "save_caption_grid",
     "truncated_noise",
@@ -309,3 +310,18 @@ def save_caption_grid(result: SampleResult, path: str | Path, ncol: int = 8) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     caption_grid_image(result, ncol).save(target, format="PNG")
     return target
+
+
+def mask_centre_border(masks: Sequence[Tensor], size: int) -> list[tuple[float, float]]:
+    """Mean mask value inside the central half of the image (where ToyBirds' bird stands) and
+    outside it, per stage: each mask [N, 1, s, s] is upsampled (nearest) to ``size`` × ``size``
+    and averaged over the N images and the pixels of each region."""
+    import torch.nn.functional as F
+
+    centre = torch.zeros(size, size, dtype=torch.bool)
+    centre[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = True
+    out = []
+    for m in masks:
+        up = F.interpolate(m.float(), size=(size, size), mode="nearest")[:, 0]
+        out.append((float(up[:, centre].mean()), float(up[:, ~centre].mean())))
+    return out

@@ -13,7 +13,7 @@ shipped). For each variant found, :func:`render_study_figures` writes
 * ``figures.json``: the captions, the test images they come from, the noise seed, each variant's
   training step, the mean mask inside the central half of the image against the border, and for
   variants with CSA how much of the sentence survives in the sampled code
-  (:func:`csagan.csa.code_signal` on the first captions of :data:`CSA_CAPTIONS` test images).
+  (:func:`csagan.csa.code_signal` on :func:`first_caption_codes`, :data:`CSA_CAPTIONS` test captions).
 
 :func:`load_study_figures` reads them back as tensors in [−1, 1] (samples) and [0, 1] (masks).
 """
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["N_CAPTIONS", "StudyFigures", "load_study_figures", "render_study_figures"]
+__all__ = ["CSA_CAPTIONS", "N_CAPTIONS", "StudyFigures", "first_caption_codes", "load_study_figures", "render_study_figures"]
 
 #: Captions drawn by default: the first captions of this many test images, evenly spaced over
 #: the test split (so over its species, which are stored in order).
@@ -62,15 +62,16 @@ def _png_to_tiles(path: Path, size: int) -> Tensor:
     return t.reshape(h // size, size, w // size, size, c).permute(0, 2, 4, 1, 3)
 
 
-def _centre_border(masks: list[Tensor], size: int) -> list[tuple[float, float]]:
-    """Mean mask value inside the central half of the image and outside it, per stage."""
-    out = []
-    centre = torch.zeros(size, size, dtype=torch.bool)
-    centre[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = True
-    for m in masks:
-        up = F.interpolate(m, size=(size, size), mode="nearest")[:, 0]
-        out.append((float(up[:, centre].mean()), float(up[:, ~centre].mean())))
-    return out
+def first_caption_codes(run: Any, data: Any, n: int = CSA_CAPTIONS) -> Tensor:
+    """Sentence codes [n, text_dim] of the first captions of ``n`` evenly spaced images of ``data``,
+    from the text encoder of ``run`` (a :class:`csagan.train.run.LoadedRun`)."""
+    from csagan.sample import encode_captions
+
+    rows = np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)
+    ids, lens = encode_captions([data.caption_texts(int(i))[0] for i in rows], run.vocab)
+    with torch.no_grad():
+        _, sent = run.text_encoder(ids, lens)
+    return sent
 
 
 def render_study_figures(
@@ -104,8 +105,9 @@ def render_study_figures(
     Raises:
         FileNotFoundError: no finished run folder for any requested variant.
     """
+    from csagan.csa import code_signal
     from csagan.data.datasets import TextImageDataset
-    from csagan.sample import sample_images
+    from csagan.sample import mask_centre_border, sample_images
     from csagan.study import STUDY_VARIANTS
     from csagan.train.run import load_run
 
@@ -144,16 +146,10 @@ def render_study_figures(
             ).reshape(-1, 1, size, size)
             _tiles_to_png(tiles, len(res.masks), out / f"{variant}_masks.png", grey=True)
             entry["mask_sides"] = [int(m.shape[-1]) for m in res.masks]
-            entry["mask_centre_border"] = [[round(a, 4), round(b, 4)] for a, b in _centre_border(res.masks, size)]
+            entry["mask_centre_border"] = [[round(a, 4), round(b, 4)] for a, b in mask_centre_border(res.masks, size)]
         if run.generator.csa is not None:
-            from csagan.csa import code_signal
-            from csagan.sample import encode_captions
-
-            rows = np.linspace(0, len(data) - 1, min(CSA_CAPTIONS, len(data))).round().astype(int)
-            ids, lens = encode_captions([data.caption_texts(int(i))[0] for i in rows], run.vocab)
-            with torch.no_grad():
-                _, sent = run.text_encoder(ids, lens)
-            entry["csa"] = {k: round(v, 4) for k, v in code_signal(run.generator.csa, sent, seed=0)._asdict().items()}
+            signal = code_signal(run.generator.csa, first_caption_codes(run, data), seed=0)
+            entry["csa"] = {k: round(v, 4) for k, v in signal._asdict().items()}
         meta["variants"][variant] = entry
     path = out / "figures.json"
     path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

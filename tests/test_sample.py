@@ -19,6 +19,7 @@ from csagan.sample import (
     caption_grid_image,
     encode_captions,
     interpolate_captions,
+    mask_centre_border,
     sample_images,
     save_caption_grid,
     truncated_noise,
@@ -231,3 +232,19 @@ def test_interpolation_midpoint_uses_the_mean_code(models: tuple[Generator, RNNE
     assert torch.allclose(row.images[1], mid, atol=1e-5)
     with pytest.raises(ValueError, match="steps must be >= 2"):
         interpolate_captions(gen, text, VOCAB, "a red bird", "a bird", steps=1)
+
+
+def test_mask_centre_border_on_hand_made_masks() -> None:
+    # A 4x4 mask that is 1 on its central 2x2 and 0 elsewhere: after nearest upsampling to 16 px
+    # the central half of the image is exactly the ones.
+    m = torch.zeros(1, 1, 4, 4)
+    m[..., 1:3, 1:3] = 1.0
+    # A 16x16 mask with a ramp: the two means by hand over the central 8x8 and the rest.
+    ramp = torch.arange(256, dtype=torch.float32).reshape(1, 1, 16, 16) / 255
+    centre = torch.zeros(16, 16, dtype=torch.bool)
+    centre[4:12, 4:12] = True
+    (c1, b1), (c2, b2) = mask_centre_border([m, torch.cat([ramp, 1 - ramp])], 16)
+    assert (c1, b1) == (1.0, 0.0)
+    assert c2 == pytest.approx(0.5) and b2 == pytest.approx(0.5)  # the ramp and its mirror average to 1/2
+    (c3, b3), = mask_centre_border([ramp], 16)
+    assert c3 == pytest.approx(float(ramp[0, 0][centre].mean())) and b3 == pytest.approx(float(ramp[0, 0][~centre].mean()))
