@@ -205,6 +205,17 @@ def func_attention(
     return context, attn
 
 
+def _check_pair(words: Tensor, regions: Tensor) -> Tensor:
+    """Check words [Bc, D, T] against regions [Bi, D, ...]; return the regions as [Bi, D, n]."""
+    v = _flatten_regions(regions)
+    if words.dim() != 3 or words.shape[1] != v.shape[1]:
+        raise ValueError(
+            f"words must have shape [Bc, D, T] with D = {v.shape[1]} (the regions' D), "
+            f"got {tuple(words.shape)}."
+        )
+    return v
+
+
 def pairwise_attention(
     words: Tensor, regions: Tensor, gamma1: float, word_mask: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -219,12 +230,7 @@ def pairwise_attention(
     Returns:
         ``(context [Bc, Bi, D, T], attn [Bc, Bi, T, n])``.
     """
-    v = _flatten_regions(regions)
-    if words.dim() != 3 or words.shape[1] != v.shape[1]:
-        raise ValueError(
-            f"words must have shape [Bc, D, T] with D = {v.shape[1]} (the regions' D), "
-            f"got {tuple(words.shape)}."
-        )
+    v = _check_pair(words, regions)
     scores = torch.einsum("cdt,jdn->cjtn", words, v)
     mask = None if word_mask is None else word_mask.unsqueeze(1)
     attn = _attention_weights(scores, gamma1, mask)
@@ -274,10 +280,22 @@ def word_similarity_matrix(
 
     All B² pairs are attended at once; memory grows as B²·T·n (about 50 MB in float32 for
     B = 48, T = 18, n = 289).
+
+    The relevance R(c_t, e_t) = cos(c_t, e_t) of Eq. (7), with the context c_t = Σ_r α_tr v_r, is
+    computed without forming the B²·D·T contexts: c_tᵀe_t = Σ_r α_tr s_tr (s of Eq. 5) and
+    ‖c_t‖² = α_tᵀ (VᵀV) α_t. This equals :func:`pairwise_attention` followed by
+    :func:`cosine_similarity` (tested) and costs B²·T·n² instead of B²·T·n·D multiply-adds with a
+    smaller backward (the largest single cost of a 64 px CSA-GAN step before; benchmarks/README.md).
     """
     mask = _word_mask(cap_lens.to(words.device), words.shape[2])
-    context, _ = pairwise_attention(words, regions, gamma1, mask)  # [Bc, Bi, D, T]
-    relevance = cosine_similarity(context, words.unsqueeze(1), dim=2, eps=eps)  # [Bc, Bi, T]
+    v = _check_pair(words, regions)
+    scores = torch.einsum("cdt,jdn->cjtn", words, v)  # (5) for every pair, [Bc, Bi, T, n]
+    attn = _attention_weights(scores, gamma1, mask.unsqueeze(1))  # (6)-(7)
+    dot = (attn * scores).sum(-1)  # c_tᵀ e_t, [Bc, Bi, T]
+    gram = torch.bmm(v.transpose(1, 2), v)  # VᵀV per image, [Bi, n, n]
+    ctx_sq = (torch.einsum("cjtn,jnm->cjtm", attn, gram) * attn).sum(-1)  # ‖c_t‖²
+    ctx_norm = ctx_sq.clamp(min=eps * eps).sqrt()  # rounding can make a ~0 square negative
+    relevance = dot / (ctx_norm * words.norm(dim=1).unsqueeze(1)).clamp(min=eps)  # [Bc, Bi, T]
     scores = word_level_score(relevance, mask.unsqueeze(1), gamma2, mode)  # [Bc, Bi]
     return scores.transpose(0, 1)
 

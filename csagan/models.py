@@ -117,8 +117,9 @@ class GBlock(nn.Module):
             h = self.conv1(F.relu(self.fuse1(F.interpolate(x, scale_factor=2.0, mode="nearest"), cond, mask)))
         h = self.conv2(self._act(self.fuse2(h, cond, mask)))
         short = F.interpolate(self.shortcut(x), scale_factor=2.0, mode="nearest")  # up(conv1×1(x)) == conv1×1(up(x))
+        short = short.to(h.dtype)  # under autocast: stay in the convolutions' dtype (a no-op in fp32)
         if self.gamma is not None:
-            return torch.addcmul(short, self.gamma, h)
+            return torch.addcmul(short, self.gamma.to(h.dtype), h)
         return short + h
 
 
@@ -313,7 +314,10 @@ class DBlock(nn.Module):
         """
         res = F.leaky_relu(self.conv1(x), 0.2, inplace=True)
         res = F.leaky_relu(self.conv2(res), 0.2, inplace=True)
-        return torch.addcmul(self.shortcut(F.avg_pool2d(x, 2)), self.gamma, res)
+        # Under autocast the fp32 γ (and an fp32 identity shortcut) would promote the sum to fp32 and
+        # make every later elementwise op mix dtypes (~10x slower on the CPU): keep res's dtype.
+        short = self.shortcut(F.avg_pool2d(x, 2)).to(res.dtype)
+        return torch.addcmul(short, self.gamma.to(res.dtype), res)
 
 
 class DiscriminatorHead(nn.Module):

@@ -17,10 +17,12 @@ from csagan.damsm import (
     DAMSMLosses,
     InceptionEncoder,
     SmallCNNEncoder,
+    cosine_similarity,
     damsm_loss,
     func_attention,
     load_attngan_image_encoder,
     matching_losses,
+    pairwise_attention,
     posterior,
     sentence_similarity_matrix,
     word_level_score,
@@ -131,6 +133,26 @@ def test_word_similarity_matrix_matches_loop(batch: tuple[torch.Tensor, ...], mo
     got = word_similarity_matrix(words, regions, lens, 4.0, 5.0, mode)  # type: ignore[arg-type]
     ref = torch.tensor(_ref_word_scores(words, regions, LENS, 4.0, 5.0, mode), dtype=torch.float64)
     torch.testing.assert_close(got, ref)
+
+
+def test_word_similarity_matrix_values_and_gradients_match_explicit_contexts() -> None:
+    """Fewer regions than dimensions (n < D, the 64 px training case): the Gram-matrix form of the
+    relevance equals forming the contexts c_t = Σ α v explicitly, in value and in both gradients."""
+    gen = torch.Generator().manual_seed(3)
+    words = torch.randn(4, 16, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    regions = torch.randn(4, 16, 2, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    lens = torch.tensor([5, 2, 4, 1])
+    got = word_similarity_matrix(words, regions, lens, 4.0, 5.0)
+    mask = torch.arange(5)[None] < lens[:, None]
+    ctx, _ = pairwise_attention(words, regions, 4.0, mask)  # [Bc, Bi, D, T]
+    rel = cosine_similarity(ctx, words.unsqueeze(1), dim=2)
+    ref = torch.logsumexp((5.0 * rel).masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1).T
+    torch.testing.assert_close(got, ref)
+    weights = torch.randn(4, 4, generator=gen, dtype=torch.float64)
+    g_got = torch.autograd.grad((got * weights).sum(), (words, regions))
+    g_ref = torch.autograd.grad((ref * weights).sum(), (words, regions))
+    for a, b in zip(g_got, g_ref, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_word_scores_ignore_padding_content(batch: tuple[torch.Tensor, ...]) -> None:
