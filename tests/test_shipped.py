@@ -53,4 +53,4 @@ def test_shipped_run_draws_the_captions_colours(test_split: TextImageDataset) ->
     own = evaluate_alignment(evaluator, images, mentions).attribute_accuracy
     half = len(mentions) // 2  # captions of test images half the split away: other species
     other = evaluate_alignment(evaluator, images, mentions[half:] + mentions[:half]).attribute_accuracy
-    assert own > other + 0.06, (own, other)  # measured: 0.310 vs 0.187 (README of the shipped run)
+    assert own > 0.35 and own > other + 0.12, (own, other)  # measured: 0.410 vs 0.210 (README of the shipped run)
