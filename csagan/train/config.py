@@ -12,7 +12,7 @@ preset            size    batch  length       notes
 ================= ======= ====== ============ ===================================================
 ``cub``           256 px  40     400 epochs   the paper's CUB setting (model size "paper", GPU)
 ``coco``          256 px  40     200 epochs   the paper's COCO setting (model size "paper", GPU)
-``toybirds-cpu``  64 px   24     600 steps    ToyBirds on 2 CPU cores (nf 16, fp32; see below)
+``toybirds-cpu``  64 px   24     2000 steps   ToyBirds on 2 CPU cores (nf 16, fp32; see below)
 ``smoke``         32 px   4      4 steps      tests and CI: every code path, tiny widths
 ================= ======= ====== ============ ===================================================
 
@@ -21,10 +21,12 @@ two-time-scale rule) and the model's λ = (2, 0.01, 0.05).
 
 ``toybirds-cpu`` trains in fp32 with channels-last memory format (1.10-1.18x faster than
 contiguous at the same arithmetic, benchmarks/README.md). bf16 autocast (``--set precision=bf16``)
-is about 1.9x faster again on CPUs with bf16 instructions (``avx512_bf16``/AMX) and ~8x *slower* on
-CPUs without them; whether it changes what the model learns is not settled (one run measured), so
-fp32 stays the default. Its length (600 steps of 24 images) targets 10-20 minutes at the ~15-35
-images/s a 64 px, width-16 model reaches on 2 idle cores.
+is about 1.9x faster again on CPUs with bf16 instructions (``avx512_bf16``/AMX) and ~8x *slower*
+on CPUs without them; whether it changes what the model learns is not settled (two seeds each:
+inconclusive), so fp32 stays the default. Its length, 2,000 steps of 24 images (48,000 images,
+about 20-25 minutes at the ~35 images/s a 64 px, width-16 model reaches on 2 idle cores), is where
+birds on a branch first appear: the shipped run's sample grids showed colour blobs after 1,000
+steps and bird shapes from about 1,500 (its ``progress.json`` scores the generator every 1,000).
 """
 
 from __future__ import annotations
@@ -250,7 +252,7 @@ _PRESETS: dict[str, TrainPreset] = {
         {
             "batch_size": 24,
             "epochs": 0,
-            "max_steps": 600,
+            "max_steps": 2000,
             "lr_g": 2e-4,
             "lr_d": 4e-4,
             "device": "cpu",
@@ -262,7 +264,7 @@ _PRESETS: dict[str, TrainPreset] = {
             "log_every": 10,
             "num_workers": 0,
         },
-        "ToyBirds at 64 px on 2 CPU cores: nf 16, batch 24, 600 steps (~14k images), fp32, channels-last.",
+        "ToyBirds at 64 px on 2 CPU cores: nf 16, batch 24, 2000 steps (48k images), fp32, channels-last.",
     ),
     "smoke": TrainPreset(
         "smoke", "cpu",
