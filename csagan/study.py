@@ -46,6 +46,7 @@ __all__ = [
     "markdown_table",
     "result_path",
     "run_study",
+    "study_metrics",
     "summarize",
 ]
 
@@ -183,6 +184,11 @@ def _pick(report: Mapping[str, Any], path: tuple[str, ...]) -> float | None:
     return float(node) if isinstance(node, (int, float)) else None
 
 
+def study_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """The numbers a study result records (:data:`METRIC_KEYS`), read from an evaluation report."""
+    return {name: _pick(report, path) for name, (path, _) in METRIC_KEYS.items()}
+
+
 def _train_seconds(run_dir: Path) -> float:
     path = run_dir / "study_wall.json"
     return float(json.loads(path.read_text())["train_seconds"]) if path.is_file() else 0.0
@@ -237,7 +243,7 @@ def run_study(settings: StudySettings, *, progress: bool = True) -> list[Path]:
                 "train_seconds": round(seconds, 1),
                 "eval_seconds": round(time.perf_counter() - start, 1),
                 "hardware": _hardware(),
-                "metrics": {name: _pick(result.report, path) for name, (path, _) in METRIC_KEYS.items()},
+                "metrics": study_metrics(result.report),
                 "report": result.report,
             }
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from csagan.study import (
     load_results,
     markdown_table,
     run_study,
+    study_metrics,
     summarize,
 )
 from csagan.study_figures import N_CAPTIONS, load_study_figures, render_study_figures
@@ -146,3 +147,9 @@ def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_
     assert 0.0 <= figs.meta["variants"]["csagan"]["csa"]["retrieval"] <= 1.0
     with pytest.raises(FileNotFoundError, match="csagan study run"):
         render_study_figures(tmp_path / "nowhere", figs_dir, toy["data"])
+
+
+def test_study_metrics_reads_the_report_and_leaves_missing_ones_empty() -> None:
+    report = {"metrics": {"dfid": {"fid": 12.5}, "dis": {"mean": 3, "std": 0.1}, "align": {"attribute_accuracy": 0.4}}}
+    assert study_metrics(report) == {"domain_fid": 12.5, "domain_is": 3.0, "attribute_accuracy": 0.4,
+                                     "r_precision": None}

@@ -20,19 +20,18 @@ import json
 from pathlib import Path
 
 from csagan.evaluate import evaluate_run
-from csagan.study import METRIC_KEYS, _pick
+from csagan.study import StudySettings, study_metrics
 from csagan.train.run import load_run
+
+#: The study's evaluation settings (metrics, passes, R-precision candidates), from its defaults.
+STUDY = StudySettings(data_dir="", damsm_dir="", runs_dir="", results_dir="")
 
 
 def score(run_dir: Path, data: Path, images: int, seed: int) -> dict[str, object]:
-    """The study's four metrics for one generator folder."""
-    run = load_run(run_dir)
-    result = evaluate_run(run_dir, data, ("dfid", "dis", "align", "rprec"), max_images=images, seed=seed,
-                          rprec_candidates=100, progress=False)
-    return {
-        "step": run.step,
-        "metrics": {name: _pick(result.report, path) for name, (path, _) in METRIC_KEYS.items()},
-    }
+    """The study's metrics for one generator folder, evaluated as :func:`csagan.study.run_study` does."""
+    result = evaluate_run(run_dir, data, STUDY.metrics, passes=STUDY.passes, max_images=images, seed=seed,
+                          rprec_candidates=STUDY.rprec_candidates, progress=False)
+    return {"step": load_run(run_dir).step, "metrics": study_metrics(result.report)}
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("runs", nargs="+", type=Path, help="generator folders (copies of a run folder)")
     parser.add_argument("--data", type=Path, required=True, help="ToyBirds root")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    parser.add_argument("--images", type=int, default=1000, help="generated images scored per folder")
+    parser.add_argument("--images", type=int, default=STUDY.eval_images, help="generated images scored per folder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     missing = [str(r) for r in args.runs if not (r / "generator.pt").is_file()]
