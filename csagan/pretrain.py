@@ -831,11 +831,12 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
     from torch.utils.data import DataLoader
 
     from csagan.damsm import DAMSM, DAMSMConfig
-    from csagan.data.datasets import EpochSampler, TextImageDataset, collate
+    from csagan.data.datasets import EpochSampler, TextImageDataset, collate, warn_if_single_class
 
     seed = int(cfg["seed"])
     image_size = int(cfg["image_size"])
     train_set = TextImageDataset(data_dir, "train", image_size=image_size, seed=seed)
+    warn_if_single_class(train_set.class_ids, data_dir, "train")
     test_set: TextImageDataset | None
     try:
         test_set = TextImageDataset(data_dir, "test", image_size=image_size, transform="eval", seed=seed)

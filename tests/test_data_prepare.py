@@ -150,7 +150,101 @@ def test_prepare_folder_without_subfolders_is_one_class(tmp_path: Path) -> None:
         (src / f"p{j}.txt").write_text(f"picture {j}\n")
     out = prepare_folder(src, tmp_path / "out", test_fraction=0.25)
     train = TextImageDataset(out, "train", image_size=8)
-    assert len(train) == 3 and set(train.class_ids) == {1} and all(k.startswith("images/") for k in train.keys)
+    test = TextImageDataset(out, "test", image_size=8)
+    # AttnGAN's rule without a class file: one class per image (not one class for all)
+    ids = train.class_ids + test.class_ids
+    assert len(train) == 3 and len(set(ids)) == 4 and all(k.startswith("images/") for k in train.keys)
+
+
+def test_one_class_per_image_keeps_damsm_negatives(tmp_path: Path) -> None:
+    """Why the rule matters: with one shared class id the masked matching losses are exactly 0."""
+    torch = pytest.importorskip("torch")
+    from csagan.damsm import sentence_loss
+
+    src = tmp_path / "flat"
+    src.mkdir()
+    for j in range(5):
+        coordinate_image(20, 20).save(src / f"p{j}.jpg")
+        (src / f"p{j}.txt").write_text(f"picture {j}\n")
+    out = prepare_folder(src, tmp_path / "out", test_fraction=0.2)
+    ids = TextImageDataset(out, "train", image_size=8).class_ids
+    g = torch.Generator().manual_seed(0)
+    img, sent = torch.randn(len(ids), 8, generator=g), torch.randn(len(ids), 8, generator=g)
+    l1, l2 = sentence_loss(img, sent, ids)
+    assert float(l1) > 0.01 and float(l2) > 0.01
+    z1, z2 = sentence_loss(img, sent, [1] * len(ids))  # every pair masked: log-softmax of one logit
+    assert float(z1) == 0.0 and float(z2) == 0.0
+
+
+def test_single_class_dataset_warns(tmp_path: Path) -> None:
+    from csagan.data.datasets import warn_if_single_class
+    from csagan.data.inspect import inspect_dataset
+
+    cub, text = make_raw_cub(tmp_path / "raw", n_classes=2, per_class=3)  # train split: class 1 only
+    out = prepare_cub(cub, text, tmp_path / "birds")
+    train = TextImageDataset(out, "train", image_size=8)
+    with pytest.warns(UserWarning, match="same class id.*DAMSM losses are exactly 0"):
+        assert warn_if_single_class(train.class_ids, out, "train")
+    report = inspect_dataset(out, progress=False)
+    assert any("same class id" in m and "train" in m for m in report.other_problems)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_single_class([1, 2, 2], out, "train")
+
+
+def _digest_tree(root: Path) -> dict[str, tuple[bool, str]]:
+    """Every file under ``root``: (is a symlink, sha256 of its bytes)."""
+    import hashlib
+
+    return {
+        p.relative_to(root).as_posix(): (p.is_symlink(), hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_prepare_cub_in_place_keeps_sources(tmp_path: Path, link: bool) -> None:
+    """``--cub-dir X/CUB_200_2011 --out X``: the output folder is the source; nothing is destroyed."""
+    cub, text = make_raw_cub(tmp_path / "X")
+    before = _digest_tree(tmp_path / "X")
+    out = prepare_cub(cub, text, tmp_path / "X", link=link)
+    after = _digest_tree(tmp_path / "X")
+    assert {k: v for k, v in after.items() if k in before} == before  # byte-identical, none became a link
+    assert len(TextImageDataset(out, "train", image_size=8)) == 6
+    assert TextImageDataset(out, "test", image_size=8)[0].image.shape == (3, 8, 8)
+    # text folder given as the output's own text/ folder: copied onto itself, left alone
+    again = prepare_cub(cub, tmp_path / "X" / "text", tmp_path / "X", link=link)
+    assert {k: v for k, v in _digest_tree(tmp_path / "X").items() if k in before} == before
+    assert len(TextImageDataset(again, "test", image_size=8)) == 2
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_prepare_coco_in_place_keeps_sources(tmp_path: Path, link: bool) -> None:
+    """``--images-dir X/images --out X`` with the images directly in ``images/``."""
+    raw = tmp_path / "X"
+    (raw / "images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        coordinate_image(30, 20).save(raw / "images" / name)
+    tj = _coco_json(tmp_path / "train.json", [(1, "a.jpg")], [(k, 1, f"cap {k} a") for k in range(5)])
+    vj = _coco_json(tmp_path / "val.json", [(2, "b.jpg")], [(k + 9, 2, f"cap {k} b") for k in range(5)])
+    before = _digest_tree(raw)
+    out = prepare_coco(raw / "images", tj, vj, raw, link=link)
+    after = _digest_tree(raw)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert not (raw / "images" / "a.jpg").is_symlink()
+    assert TextImageDataset(out, "train", image_size=8)[0].image.shape == (3, 8, 8)
+
+
+def test_prepare_folder_refuses_output_inside_input(tmp_path: Path) -> None:
+    src = tmp_path / "mine"
+    src.mkdir()
+    for j in range(3):
+        coordinate_image(20, 20).save(src / f"p{j}.png")
+        (src / f"p{j}.txt").write_text(f"a caption {j}\n")
+    before = _digest_tree(src)
+    with pytest.raises(ValueError, match="must not be inside the input folder"):
+        prepare_folder(src, src)
+    assert _digest_tree(src) == before
 
 
 def test_prepare_folder_lists_images_without_captions(tmp_path: Path) -> None:

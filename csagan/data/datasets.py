@@ -88,6 +88,8 @@ __all__ = [
     "read_class_ids",
     "read_dataset_info",
     "read_filenames",
+    "single_class_message",
+    "warn_if_single_class",
 ]
 
 DatasetKind = Literal["birds", "coco"]
@@ -198,12 +200,31 @@ def read_class_ids(root: str | Path, split: str, keys: Sequence[str], kind: Data
             raise PickleFileError(f"{path}: class ids must be integers ({exc})") from exc
     if kind == "coco":
         return list(range(len(keys)))
-    folders = [k.split("/", 1)[0] if "/" in k else "" for k in keys]
+    # a key without a folder is a class of its own (AttnGAN's rule without a class file)
+    folders = [k.split("/", 1)[0] if "/" in k else k for k in keys]
     prefixes = [f.split(".", 1)[0] for f in folders]
-    if all(p.isdigit() for p in prefixes):
+    if all("/" in k for k in keys) and all(p.isdigit() for p in prefixes):
         return [int(p) for p in prefixes]
     names = sorted(set(folders))
     return [names.index(f) + 1 for f in folders]
+
+
+def single_class_message(root: str | Path, split: str) -> str:
+    """What is wrong with a split whose images all share one class id, and how to fix it."""
+    return (
+        f"{Path(root) / split}: every image has the same class id, so DAMSM's same-class masking "
+        f"removes every negative pair and the DAMSM losses are exactly 0; give each image its own "
+        f"class (rerun `csagan data prepare`, or delete {Path(root) / split / 'class_info.pickle'} "
+        f"for ids derived from the keys)"
+    )
+
+
+def warn_if_single_class(class_ids: Sequence[int], root: str | Path, split: str) -> bool:
+    """Warn (and return True) when a split of two or more images has a single class id."""
+    if len(class_ids) > 1 and len(set(class_ids)) == 1:
+        warnings.warn(single_class_message(root, split), UserWarning, stacklevel=2)
+        return True
+    return False
 
 
 def read_bounding_boxes(root: str | Path) -> dict[str, tuple[int, int, int, int]] | None:

@@ -22,6 +22,7 @@ from csagan.data.datasets import (
     find_image,
     load_captions_pickle,
     read_class_ids,
+    single_class_message,
     read_dataset_info,
     read_filenames,
 )
@@ -145,9 +146,13 @@ def inspect_dataset(
     classes: set[int] = set()
     for s, keys in keys_by_split.items():
         try:
-            classes.update(read_class_ids(r, s, keys, kind))
+            split_ids = read_class_ids(r, s, keys, kind)
         except DatasetError as exc:
             other.append(str(exc))
+            continue
+        classes.update(split_ids)
+        if s == "train" and len(split_ids) > 1 and len(set(split_ids)) == 1:  # what DAMSM and the GAN train on
+            other.append(single_class_message(r, s))
 
     bad_images: list[tuple[str, str]] = []
     bad_texts: list[tuple[str, str]] = []

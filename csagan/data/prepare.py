@@ -37,15 +37,53 @@ from csagan.data.text import tokenize
 __all__ = ["prepare_coco", "prepare_cub", "prepare_folder", "split_classes"]
 
 
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name the same directory entry (parents resolved, the name itself not)."""
+    return os.path.realpath(a.parent) == os.path.realpath(b.parent) and a.name == b.name
+
+
+def _is_source(src: Path, dst: Path) -> bool:
+    """Whether writing ``dst`` would touch the source ``src`` itself (same entry, or a hard link of it)."""
+    if _same_path(src, dst):
+        return True
+    return not dst.is_symlink() and dst.exists() and os.path.samefile(src, dst)
+
+
 def _place(src: Path, dst: Path, link: bool) -> None:
-    """Symlink (absolute target) or copy ``src`` to ``dst``, replacing an existing ``dst``."""
+    """Symlink (absolute target) or copy ``src`` to ``dst``; never modify or delete the source.
+
+    When ``dst`` *is* the source (``--out`` is the folder being read, or a hard link of it), it is
+    left in place untouched: an in-place ``prepare`` keeps every source file byte-identical. An
+    existing symlink at ``dst`` is replaced (only the link goes, never what it points to); an
+    existing link to ``src`` is kept when linking.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_symlink() or dst.exists():
-        dst.unlink()
+    if os.path.lexists(dst):
+        if _is_source(src, dst):
+            return
+        if dst.is_symlink():
+            if link and os.path.realpath(dst) == os.path.realpath(src):
+                return
+            dst.unlink()
+        elif dst.is_dir():
+            raise LayoutError(f"cannot write image {dst}: a folder of that name exists; remove it or choose another --out")
+        else:
+            dst.unlink()  # a file of an earlier prepare run (not the source: checked above)
     if link:
         os.symlink(src.resolve(), dst)
     else:
         shutil.copy2(src, dst)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """``shutil.copyfile`` that leaves ``dst`` alone when it is the source itself (in-place prepare)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(dst):
+        if _is_source(src, dst):
+            return
+        if dst.is_symlink():
+            dst.unlink()
+    shutil.copyfile(src, dst)
 
 
 def _write_text(path: Path, lines: Sequence[str]) -> None:
@@ -149,13 +187,11 @@ def prepare_cub(
         txt = text / f"{key}.txt"
         if not txt.is_file():
             raise CaptionError(f"caption file not found: {txt} (needed for image {src})")
-        dst_txt = out / "text" / f"{key}.txt"
-        dst_txt.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(txt, dst_txt)
+        _copy_file(txt, out / "text" / f"{key}.txt")
     for name in ("images.txt", "bounding_boxes.txt", "classes.txt", "image_class_labels.txt",
                  "train_test_split.txt"):
         if (cub / name).is_file():
-            shutil.copyfile(cub / name, dst_cub / name)
+            _copy_file(cub / name, dst_cub / name)
     for split in ("train", "test"):
         _write_split(out, split, splits[split], ids[split])
     _write_captions(out, splits["train"], splits["test"], 10)
@@ -263,6 +299,12 @@ def prepare_coco(
 # --------------------------------------------------------------------------- folder
 
 
+def _folder_class(key: str, img: Path, src: Path) -> str:
+    """Class name of an image: its top-level subfolder, or the image's own key at the top level."""
+    rel = img.relative_to(src)
+    return rel.parts[0] if len(rel.parts) > 1 else key
+
+
 def prepare_folder(
     folder: str | Path,
     out_dir: str | Path,
@@ -274,9 +316,11 @@ def prepare_folder(
     """Build a ``birds``-style layout (no bounding boxes) from a user's captioned images.
 
     Input: image files (``.jpg .jpeg .png .webp .bmp``) each with a same-stem ``.txt``
-    beside it holding captions, one per line.  Top-level subfolders become classes (ids
-    1, 2, ... in sorted name order); images directly in ``folder`` form one class named
-    ``images``.  Deeper subfolders belong to their top-level class.
+    beside it holding captions, one per line.  Top-level subfolders become classes; an image
+    directly in ``folder`` is a class of its own (AttnGAN's rule when there is no class file:
+    one class per image, so DAMSM's same-class masking keeps every other image as a negative).
+    Class ids are 1, 2, ... in sorted name order (an image's own class is named by its key,
+    ``images/<stem>``).  Deeper subfolders belong to their top-level class.
 
     Captions per image ``N`` = the minimum number of captions over all images; images
     with more keep their first ``N`` (a warning counts the dropped captions).  An image
@@ -334,18 +378,19 @@ def prepare_folder(
             f"{dropped} extra caption(s) from images that have more",
             stacklevel=2,
         )
-    class_names = sorted({k.split("/", 1)[0] for k, _, _ in entries})
+    class_names = sorted({_folder_class(k, img, src) for k, img, _ in entries})
     class_id = {name: i + 1 for i, name in enumerate(class_names)}
     n_test = min(len(entries) - 1, max(1, math.floor(test_fraction * len(entries) + 0.5)))
     perm = np.random.default_rng(seed).permutation(len(entries))
     test_idx = {int(i) for i in perm[:n_test]}
     splits: dict[str, list[str]] = {"train": [], "test": []}
+    by_key = {key: img for key, img, _ in entries}
     for i, (key, img, caps) in enumerate(entries):
         _place(img, out / "CUB_200_2011" / "images" / f"{key}{img.suffix.lower()}", link)
         _write_text(out / "text" / f"{key}.txt", caps[:n])
         splits["test" if i in test_idx else "train"].append(key)
     for split, keys in splits.items():
-        _write_split(out, split, keys, [class_id[k.split("/", 1)[0]] for k in keys])
+        _write_split(out, split, keys, [class_id[_folder_class(k, by_key[k], src)] for k in keys])
     _write_captions(out, splits["train"], splits["test"], n)
     _write_info(out, "birds", n, classes=class_names)
     return out

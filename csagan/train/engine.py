@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader
 from csagan.config import ModelConfig
 from csagan.csa import kl_divergence
 from csagan.damsm import DAMSMConfig, damsm_loss
-from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate
+from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate, warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
@@ -419,6 +419,8 @@ class _Trainer:
     ) -> None:
         self.mcfg, self.tcfg, self.run_dir, self.info, self.device = model_cfg, train_cfg, run_dir, info, device
         self.dataset = TextImageDataset(data_dir, "train", image_size=train_cfg.image_size, seed=train_cfg.seed)
+        if model_cfg.damsm_weight > 0 and info.rank == 0:
+            warn_if_single_class(self.dataset.class_ids, data_dir, "train")
         damsm_dir = Path(train_cfg.damsm_dir) if train_cfg.damsm_dir else run_dir / "damsm"
         if resume_state is not None and not damsm_dir.is_dir() and (run_dir / "damsm").is_dir():
             damsm_dir = run_dir / "damsm"
