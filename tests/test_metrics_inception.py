@@ -125,6 +125,22 @@ def test_dfgan_protocol_is_torchvisions_imagenet_network() -> None:
         torch.testing.assert_close(ours.pool_features(x), tv(x), rtol=1e-5, atol=1e-5)
 
 
+def test_dfgan_protocol_input_is_dfgans_normalize_input(images: torch.Tensor) -> None:
+    """DF-GAN's models/inception.py maps [0, 1] per channel: x·(std/0.5) + (mean − 0.5)/0.5."""
+    pre = FIDInceptionV3.preprocess
+    m = mock.Mock(protocol="dfgan", check_range=True, input_range="unit")
+    sym = mock.Mock(protocol="dfgan", check_range=True, input_range="symmetric")
+    resized = torch.nn.functional.interpolate(images, size=(299, 299), mode="bilinear", align_corners=False,
+                                              antialias=True)
+    expected = torch.empty_like(resized)
+    for c, (mean, std) in enumerate(((0.485, 0.229), (0.456, 0.224), (0.406, 0.225))):
+        expected[:, c] = resized[:, c] * (std / 0.5) + (mean - 0.5) / 0.5
+    torch.testing.assert_close(pre(m, images), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(pre(sym, 2 * images - 1), expected, rtol=0, atol=1e-6)
+    # not the standard protocol's 2x - 1 (the difference is up to ~0.2 in the blue channel)
+    assert float((pre(m, images) - (2 * resized - 1)).abs().max()) > 0.05
+
+
 def test_random_weights_need_explicit_permission() -> None:
     with pytest.raises(ValueError, match="allow_random=True"):
         FIDInceptionV3(None)

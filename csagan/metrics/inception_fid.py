@@ -23,7 +23,10 @@ and a ``weights_id`` string so that results from different networks are never mi
 Pre-processing (both protocols): images in ``[0, 1]`` (or ``[-1, 1]`` with
 ``input_range="symmetric"``, or ``uint8``) are resized bilinearly to 299×299
 (``align_corners=False``; DF-GAN's ``transforms.Resize`` additionally anti-aliases when
-shrinking, which the ``dfgan`` protocol mirrors) and mapped to ``[-1, 1]`` by ``2x − 1``.
+shrinking, which the ``dfgan`` protocol mirrors). The standard protocol then maps them to
+``[-1, 1]`` by ``2x − 1`` (pytorch-fid); the ``dfgan`` protocol maps ``[0, 1]`` per channel by
+``x·(std/0.5) + (mean − 0.5)/0.5`` with ImageNet's mean and std, as DF-GAN's ``models/inception.py``
+does with its default ``normalize_input=True``.
 
 Outputs (:meth:`FIDInceptionV3.features`): the 2048-d global-average-pool features (FID),
 and the class logits. Two logit conventions exist:
@@ -50,6 +53,10 @@ from torch import Tensor, nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
 Protocol = Literal["standard", "dfgan"]
+
+#: ImageNet channel mean and standard deviation (torchvision), used by DF-GAN's input mapping.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 InputRange = Literal["unit", "symmetric"]
 
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -351,7 +358,7 @@ class FIDInceptionV3(Inception3):
 
     # -- forward -----------------------------------------------------------------------
     def preprocess(self, images: Tensor) -> Tensor:
-        """Map images to the network input: resize to 299² (bilinear), then to [−1, 1]."""
+        """Map images to the network input: resize to 299² (bilinear), then the protocol's value map."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
         if images.dtype == torch.uint8:
@@ -378,6 +385,13 @@ class FIDInceptionV3(Inception3):
                 align_corners=False,
                 antialias=self.protocol == "dfgan",
             )
+        if self.protocol == "dfgan":
+            # DF-GAN's models/inception.py (normalize_input=True): [0, 1] -> x·(std/0.5) + (mean−0.5)/0.5
+            # per channel, torchvision's transform_input written for [0, 1] images.
+            unit = x if lo == 0.0 else (x + 1.0) / 2.0
+            mean = torch.tensor(IMAGENET_MEAN, dtype=unit.dtype, device=unit.device).view(1, 3, 1, 1)
+            std = torch.tensor(IMAGENET_STD, dtype=unit.dtype, device=unit.device).view(1, 3, 1, 1)
+            return unit * (std / 0.5) + (mean - 0.5) / 0.5
         if lo == 0.0:
             x = 2.0 * x - 1.0
         return x
