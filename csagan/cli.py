@@ -29,6 +29,7 @@ def _cmd_data_toybirds(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        image_format=args.image_format,
     )
     print(f"ToyBirds written to {root}")
     return 0
@@ -78,6 +79,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     tb.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     tb.add_argument("--quiet", action="store_true", help="no progress bar")
     tb.add_argument("--overwrite", action="store_true", help="replace an earlier ToyBirds set in --out")
+    tb.add_argument("--image-format", choices=("jpg", "png"), default="jpg",
+                    help="jpg (default, quality 95, 4:4:4: the images/<key>.jpg upstream loaders open) or png")
     tb.set_defaults(func=_cmd_data_toybirds)
 
     pr = dsub.add_parser(

@@ -322,12 +322,12 @@ def test_layout_matches_attngan_birds(tiny: Path) -> None:
     assert len(classes) == 8
     for key, cls in zip(train + test, train_cls + test_cls):
         assert key.split("/")[0] == classes[str(cls)]
-        assert (cub / "images" / f"{key}.png").is_file()
+        assert (cub / "images" / f"{key}.jpg").is_file()  # the path upstream loaders open
         lines = (tiny / "text" / f"{key}.txt").read_text().split("\n")
         assert lines[-1] == "" and len(lines[:-1]) == CAPTIONS_PER_IMAGE and all(lines[:-1])
     images = [line.split() for line in (cub / "images.txt").read_text().splitlines()]
     assert [int(i) for i, _ in images] == list(range(1, 41))
-    assert [p[: -len(".png")] for _, p in images] == train + test  # CUB order: by class
+    assert [p[: -len(".jpg")] for _, p in images] == train + test  # CUB order: by class
     boxes = [line.split() for line in (cub / "bounding_boxes.txt").read_text().splitlines()]
     labels = dict(line.split() for line in (cub / "image_class_labels.txt").read_text().splitlines())
     split = dict(line.split() for line in (cub / "train_test_split.txt").read_text().splitlines())
@@ -372,7 +372,7 @@ def test_same_seed_is_byte_identical_for_any_worker_count(tiny: Path, tmp_path: 
 
 def test_every_image_and_caption_file_is_distinct(tiny: Path) -> None:
     files = _tree_bytes(tiny)
-    pngs = [v for k, v in files.items() if k.endswith(".png")]
+    pngs = [v for k, v in files.items() if k.endswith(".jpg")]
     texts = [v for k, v in files.items() if k.startswith("text/")]
     assert len(pngs) == len(set(pngs)) == 40 and len(texts) == len(set(texts)) == 40
 
@@ -381,8 +381,8 @@ def test_different_seed_gives_different_data(tiny: Path, tmp_path: Path) -> None
     other = _tree_bytes(make_toybirds(tmp_path / "other", seed=1, workers=1, **TINY))
     mine = _tree_bytes(tiny)
     assert other["CUB_200_2011/images.txt"] != mine["CUB_200_2011/images.txt"]  # other species names
-    assert sorted(v for k, v in other.items() if k.endswith(".png")) != sorted(
-        v for k, v in mine.items() if k.endswith(".png")
+    assert sorted(v for k, v in other.items() if k.endswith(".jpg")) != sorted(
+        v for k, v in mine.items() if k.endswith(".jpg")
     )
 
 
@@ -392,7 +392,7 @@ def test_out_dir_protection_and_overwrite(tiny: Path, tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="overwrite"):
         make_toybirds(root, workers=1, **small)
     again = make_toybirds(root, workers=1, overwrite=True, seed=0, **small)
-    assert len(list((again / "CUB_200_2011" / "images").rglob("*.png"))) == 4
+    assert len(list((again / "CUB_200_2011" / "images").rglob("*.jpg"))) == 4
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

@@ -840,6 +840,12 @@ def caption_bird(
 # --------------------------------------------------------------------------------------------
 
 
+#: File suffix of each image format ToyBirds can write.
+IMAGE_SUFFIX: dict[str, str] = {"jpg": ".jpg", "png": ".png"}
+#: JPEG quality of the default format (with 4:4:4 chroma, i.e. no subsampling).
+JPEG_QUALITY = 95
+
+
 def _image_rngs(seed: int, image_index: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
     """Independent generators (individual, render, captions) for one image."""
     ss = np.random.SeedSequence(entropy=seed, spawn_key=(1, image_index))
@@ -851,14 +857,18 @@ def _species_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(0,)))
 
 
-def _render_job(job: tuple[int, int, str, str, BirdAttributes, int, str]) -> dict[str, Any]:
+def _render_job(job: tuple[int, int, str, str, BirdAttributes, int, str, str]) -> dict[str, Any]:
     """Render, caption and write one image (runs in a worker). Returns its jsonl record."""
-    seed, index, class_dir, img_name, prototype, size, root = job
+    seed, index, class_dir, img_name, prototype, size, root, image_format = job
     rng_ind, rng_img, rng_cap = _image_rngs(seed, index)
     attrs = sample_individual(prototype, rng_ind)
     rendered = render_bird(attrs, size, rng_img)
     captions = [caption_bird(attrs, rng_cap) for _ in range(CAPTIONS_PER_IMAGE)]
-    rendered.image.save(Path(root) / "CUB_200_2011" / "images" / class_dir / f"{img_name}.png", format="PNG")
+    path = Path(root) / "CUB_200_2011" / "images" / class_dir / f"{img_name}{IMAGE_SUFFIX[image_format]}"
+    if image_format == "jpg":
+        rendered.image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    else:
+        rendered.image.save(path, format="PNG")
     text = "\n".join(c.text for c in captions) + "\n"
     (Path(root) / "text" / class_dir / f"{img_name}.txt").write_text(text, encoding="ascii")
     return {
@@ -908,10 +918,11 @@ def make_toybirds(
     workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    image_format: str = "jpg",
 ) -> Path:
     """Generate the ToyBirds dataset in AttnGAN's birds layout and return its root.
 
-    ``out_dir`` then holds ``CUB_200_2011/`` (``images/<class>/<img>.png``, ``images.txt``,
+    ``out_dir`` then holds ``CUB_200_2011/`` (``images/<class>/<img>.jpg``, ``images.txt``,
     ``bounding_boxes.txt``, ``classes.txt``, ``image_class_labels.txt``,
     ``train_test_split.txt``), ``text/<class>/<img>.txt`` (10 captions), ``train/`` and
     ``test/`` (``filenames.pickle``, ``class_info.pickle``), and the ground truth
@@ -930,6 +941,9 @@ def make_toybirds(
         workers: processes (default ``os.cpu_count()``; 1 renders in this process).
         progress: show a tqdm progress bar.
         overwrite: replace a previous ToyBirds dataset in ``out_dir``.
+        image_format: ``"jpg"`` (default: JPEG at quality 95 without chroma subsampling, the
+            ``images/<key>.jpg`` that DF-GAN's, AttnGAN's and SSA-GAN's loaders open) or ``"png"``
+            (lossless; what datasets made before the JPEG default hold).
 
     Raises:
         ValueError: on a bad size, seed, count or worker number.
@@ -939,6 +953,8 @@ def make_toybirds(
         raise ValueError(f"size={size!r}: images must be at least 32 pixels wide (64/128/256 are typical)")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r}: need a non-negative integer")
+    if image_format not in IMAGE_SUFFIX:
+        raise ValueError(f"image_format={image_format!r}: choose one of {sorted(IMAGE_SUFFIX)}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r}: need a positive integer (or None for os.cpu_count())")
     plan = plan_dataset(n_images, n_species)
@@ -952,11 +968,12 @@ def make_toybirds(
     for split in ("train", "test"):
         (root / split).mkdir(exist_ok=True)
 
-    jobs: list[tuple[int, int, str, str, BirdAttributes, int, str]] = []
+    jobs: list[tuple[int, int, str, str, BirdAttributes, int, str, str]] = []
     image_class: list[int] = []
     for sp, count in zip(species, plan.counts):
         for j in range(count):
-            jobs.append((seed, len(jobs), sp.class_dir, f"{sp.name}_{j + 1:04d}", sp.prototype, size, str(root)))
+            jobs.append((seed, len(jobs), sp.class_dir, f"{sp.name}_{j + 1:04d}", sp.prototype, size, str(root),
+                         image_format))
             image_class.append(sp.class_id)
 
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -983,7 +1000,7 @@ def make_toybirds(
         image_id = rec["image_id"]
         split = split_of[class_id]
         x, y, bw, bh = rec["bbox"]
-        lines_images.append(f"{image_id} {rec['key']}.png")
+        lines_images.append(f"{image_id} {rec['key']}{IMAGE_SUFFIX[image_format]}")
         lines_boxes.append(f"{image_id} {x:.2f} {y:.2f} {bw:.2f} {bh:.2f}")
         lines_labels.append(f"{image_id} {class_id}")
         lines_split.append(f"{image_id} {1 if split == 'train' else 0}")
@@ -1028,7 +1045,7 @@ def make_toybirds(
         "version": GENERATOR_VERSION,
         "seed": seed,
         "size": size,
-        "image_format": "png",
+        "image_format": image_format,
         "captions_per_image": CAPTIONS_PER_IMAGE,
         "n_images": plan.n_images,
         "n_species": plan.n_species,
