@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_data_fixtures import caption_for, coordinate_image
 
-from csagan.data import CaptionError, LayoutError, TextImageDataset
+from csagan.data import CaptionError, DatasetError, LayoutError, TextImageDataset
 from csagan.data.prepare import prepare_coco, prepare_cub, prepare_folder, split_classes
 from csagan.data.text import tokenize
 
@@ -256,3 +256,34 @@ def test_prepare_folder_lists_images_without_captions(tmp_path: Path) -> None:
     (src / "p1.txt").write_text("\n ?! \n")
     with pytest.raises(CaptionError, match=r"2 image\(s\).*p1\.txt \(no caption\).*p2\.txt \(missing\)"):
         prepare_folder(src, tmp_path / "out")
+
+
+def _captioned_folder(root: Path) -> None:
+    for cls in ("cats", "dogs"):
+        (root / cls).mkdir(parents=True)
+        for j in range(2):
+            coordinate_image(20, 20).save(root / cls / f"img{j}.png")
+            (root / cls / f"img{j}.txt").write_text(f"a  {cls} number {j}\n\nsecond caption {j}\n")
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_prepare_folder_in_place_keeps_sources(tmp_path: Path, link: bool) -> None:
+    """``--folder X/CUB_200_2011/images --out X``: every image already sits where the layout puts it."""
+    x = tmp_path / "X"
+    _captioned_folder(x / "CUB_200_2011" / "images")
+    before = _digest_tree(x)
+    out = prepare_folder(x / "CUB_200_2011" / "images", x, test_fraction=0.5, link=link)
+    after = _digest_tree(x)
+    assert {k: v for k, v in after.items() if k in before} == before  # byte-identical, none became a link
+    train, test = TextImageDataset(out, "train", image_size=8), TextImageDataset(out, "test", image_size=8)
+    assert len(train) == len(test) == 2 and train[0].image.shape == (3, 8, 8)
+
+
+def test_prepare_folder_refuses_to_write_over_source_captions(tmp_path: Path) -> None:
+    """``--folder X/text --out X``: the prepared captions would replace the user's own files."""
+    x = tmp_path / "X"
+    _captioned_folder(x / "text")
+    before = _digest_tree(x)
+    with pytest.raises(DatasetError, match=r"img0\.txt.*another --out"):
+        prepare_folder(x / "text", x)
+    assert _digest_tree(x) == before

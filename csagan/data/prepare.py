@@ -385,6 +385,14 @@ def prepare_folder(
     test_idx = {int(i) for i in perm[:n_test]}
     splits: dict[str, list[str]] = {"train": [], "test": []}
     by_key = {key: img for key, img, _ in entries}
+    sources = {os.path.realpath(img.with_suffix(".txt")) for _, img, _ in entries}
+    for key, img, _ in entries:
+        dst_txt = out / "text" / f"{key}.txt"
+        if os.path.realpath(dst_txt) in sources:
+            raise DatasetError(
+                f"{os.path.realpath(dst_txt)}: writing the prepared captions of {img} would replace this "
+                f"source caption file; choose another --out (not the folder above {src})"
+            )
     for i, (key, img, caps) in enumerate(entries):
         _place(img, out / "CUB_200_2011" / "images" / f"{key}{img.suffix.lower()}", link)
         _write_text(out / "text" / f"{key}.txt", caps[:n])
