@@ -213,9 +213,9 @@ def single_class_message(root: str | Path, split: str) -> str:
     """What is wrong with a split whose images all share one class id, and how to fix it."""
     return (
         f"{Path(root) / split}: every image has the same class id, so DAMSM's same-class masking "
-        f"removes every negative pair and the DAMSM losses are exactly 0; give each image its own "
-        f"class (rerun `csagan data prepare`, or delete {Path(root) / split / 'class_info.pickle'} "
-        f"for ids derived from the keys)"
+        f"removes every negative pair and the DAMSM losses are exactly 0; give the images distinct "
+        f"class ids in {Path(root) / split / 'class_info.pickle'} (`csagan data prepare folder` "
+        f"gives an image without a class folder a class of its own), or train without DAMSM"
     )
 
 

@@ -8,6 +8,7 @@ unreadable file by path.  It never stops at the first problem: problems are coll
 from __future__ import annotations
 
 import statistics
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class InspectReport:
     bad_images: list[tuple[str, str]] = field(default_factory=list)
     bad_texts: list[tuple[str, str]] = field(default_factory=list)
     other_problems: list[str] = field(default_factory=list)
+    #: usable but suspicious (e.g. a single class id): shown, not counted as problems
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_images(self) -> int:
@@ -98,6 +101,7 @@ class InspectReport:
         lines += [f"  unreadable image: {p}: {why}" for p, why in self.bad_images]
         lines += [f"  bad caption file: {p}: {why}" for p, why in self.bad_texts]
         lines += [f"  {msg}" for msg in self.other_problems]
+        lines += [f"warning: {msg}" for msg in self.warnings]
         return "\n".join(lines)
 
 
@@ -144,6 +148,7 @@ def inspect_dataset(
         raise LayoutError(f"{r}: no split has a filenames.pickle; " + " ".join(other))
 
     classes: set[int] = set()
+    notes: list[str] = []
     for s, keys in keys_by_split.items():
         try:
             split_ids = read_class_ids(r, s, keys, kind)
@@ -152,7 +157,8 @@ def inspect_dataset(
             continue
         classes.update(split_ids)
         if s == "train" and len(split_ids) > 1 and len(set(split_ids)) == 1:  # what DAMSM and the GAN train on
-            other.append(single_class_message(r, s))
+            notes.append(single_class_message(r, s))
+            warnings.warn(notes[-1], UserWarning, stacklevel=2)
 
     bad_images: list[tuple[str, str]] = []
     bad_texts: list[tuple[str, str]] = []
@@ -212,4 +218,5 @@ def inspect_dataset(
         bad_images=bad_images,
         bad_texts=bad_texts,
         other_problems=other,
+        warnings=notes,
     )
