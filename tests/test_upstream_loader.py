@@ -92,3 +92,15 @@ def test_jpeg_is_close_to_the_lossless_render(toybirds: Path, tmp_path: Path) ->
     assert "png" in (png / "CUB_200_2011" / "images.txt").read_text()
     with pytest.raises(ValueError, match="image_format"):
         make_toybirds(tmp_path / "bad", n_images=4, n_species=2, workers=1, progress=False, image_format="gif")
+
+
+def test_csagan_reads_png_toybirds_too(tmp_path: Path) -> None:
+    """Datasets rendered before the JPEG default (and ``--image-format png``) hold ``.png`` files."""
+    png = make_toybirds(tmp_path / "png", n_images=8, n_species=4, workers=1, progress=False, image_format="png")
+    assert not list((png / "CUB_200_2011" / "images").rglob("*.jpg"))
+    data = TextImageDataset(png, "test", image_size=16)
+    key = data.keys[0]
+    expected = upstream_crop(Image.open(png / "CUB_200_2011" / "images" / f"{key}.png").convert("RGB"),
+                             upstream_boxes(png)[key])
+    assert np.array_equal(np.asarray(data.load_pil(0)), np.asarray(expected))
+    assert data[0].image.shape == (3, 16, 16)
