@@ -8,13 +8,14 @@ file or the complete new one.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_text", "remove_orphan_tmp_files"]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -45,6 +46,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise OSError(
+            exc.errno, f"could not write {target}: {why}; the previous file (if any) is unchanged. Free space in "
+            f"{target.parent} (or fix the cause) and rerun the command."
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -64,3 +72,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def remove_orphan_tmp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the ``.<name>.XXXX.tmp`` files that :func:`atomic_write_bytes` leaves when its process is
+    killed mid-write (in ``folder`` only, not below it); returns what was removed.
+
+    Call it only while no other process writes into ``folder`` (the run's lock is held).
+    """
+    removed = []
+    base = Path(folder)
+    if base.is_dir():
+        for tmp in sorted(base.glob(".*.tmp")):
+            if tmp.is_file() and tmp.name.count(".") >= 3:
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed

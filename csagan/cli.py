@@ -141,7 +141,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from csagan.train.engine import train
 
     model_cfg, train_cfg = resolve(args.config, args.preset, _overrides(args))
-    run = train(model_cfg, train_cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress)
+    if args.change_lr and not args.resume:
+        raise ValueError("--change-lr only applies with --resume (a new run takes lr_g/lr_d from --set anyway).")
+    run = train(model_cfg, train_cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress,
+                change_lr=args.change_lr)
     print(f"run folder: {run}")
     return 0
 
@@ -157,10 +160,18 @@ def _cmd_pretrain_damsm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _truncation(value: float) -> float | None:
+    """``--truncation``: > 0 scales DF-GAN's truncated noise, 0 means plain N(0, 1) noise."""
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"--truncation must be > 0 (DF-GAN's 0.88) or 0 for plain N(0, 1) noise, got {value}.")
+    return None if value == 0 else value
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from csagan.sample import sample_images, save_caption_grid
     from csagan.train.run import load_run
 
+    truncation = _truncation(args.truncation)
     run = load_run(args.run, map_location=args.device or "cpu")
     result = sample_images(
         run.generator,
@@ -168,7 +179,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         run.vocab,
         args.caption,
         n_per_caption=args.n,
-        truncation=None if args.truncation <= 0 else args.truncation,
+        truncation=truncation,
         seed=args.seed,
         device=args.device,
     )
@@ -224,6 +235,8 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     tr.add_argument("--damsm", type=Path, default=None, help="pretrained DAMSM folder (same as --set damsm_dir=)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model or train field")
     tr.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    tr.add_argument("--change-lr", action="store_true",
+                    help="with --resume: use the lr_g/lr_d given by --set (e.g. after a divergence) instead of the run's")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
 
@@ -246,7 +259,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_run(
         args.run, args.data, args.metrics, passes=args.passes, max_images=args.max_images, seed=args.seed,
-        truncation=None if args.truncation <= 0 else args.truncation, batch_size=args.batch_size,
+        truncation=_truncation(args.truncation), batch_size=args.batch_size,
         fid_weights=args.fid_weights, fid_stats=args.fid_stats, protocol=args.protocol, is_splits=args.is_splits,
         rprec_candidates=args.rprec_candidates, rprec_rounds=args.rprec_rounds, evaluator=args.evaluator,
         sanity_images=args.sanity_images, device=args.device, progress=not args.quiet,

@@ -52,6 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
+from csagan.safe_load import load_torch_file
+
 Protocol = Literal["standard", "dfgan"]
 
 #: ImageNet channel mean and standard deviation (torchvision), used by DF-GAN's input mapping.
@@ -289,9 +291,10 @@ class FIDInceptionV3(Inception3):
         """Load a weights file (``torch.load(weights_only=True)``) and set ``weights_id``."""
         path = Path(path)
         filename = _protocol_info(self.protocol)[0]
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        fix = f"pass the Inception state dict {filename!r} (pytorch-fid's release) as --fid-weights"
+        state = load_torch_file(path, what="an Inception weights file", fix=fix)
         if not isinstance(state, dict):
-            raise TypeError(f"{path} does not hold a state dict (got {type(state).__name__})")
+            raise ValueError(f"{path} does not hold a state dict (it holds a {type(state).__name__}); {fix}")
         state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
         own = self.state_dict()
         missing = sorted(set(own) - set(state))

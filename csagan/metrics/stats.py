@@ -10,6 +10,7 @@ Files are always read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,10 @@ def load_stats(path: str | os.PathLike[str]) -> ReferenceStats:
         if str(path) in str(err):
             raise
         raise ValueError(f"{path} is not a plain .npz of arrays ({err})") from err
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"{path} is truncated or corrupt ({type(err).__name__}); recreate it with `csagan fid-stats --out {path}`"
+        ) from None
     _validate(mu, sigma, path)
     return ReferenceStats(mu, sigma, num, protocol, weights_id)
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from csagan.atomic import atomic_torch_save, atomic_write_text
+from csagan.safe_load import load_torch_file
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -91,10 +92,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint not found: {p}; start a new run without --resume, or point --out at a run folder "
             "that has a checkpoint.pt."
         )
-    try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report any unpickling failure with the file name
-        raise ValueError(f"{p} could not be read as a csagan checkpoint ({type(exc).__name__}: {exc}).") from None
+    obj = load_torch_file(
+        p, what="a csagan training checkpoint", map_location=map_location,
+        fix=f"copy an earlier one from {p.parent / 'checkpoints'} (kept when keep_checkpoints > 0) over it, or start "
+        "a new run folder.",
+    )
     if not isinstance(obj, dict) or "format" not in obj or obj.get("format") != "csagan-train-checkpoint":
         raise ValueError(f"{p} is not a csagan training checkpoint (no 'format' marker).")
     return obj

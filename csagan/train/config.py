@@ -350,6 +350,12 @@ def _parse_value(key: str, text: str, hint: Any) -> Any:
             value = (value,)
         if isinstance(value, list):
             value = tuple(value)
+        if not isinstance(value, tuple):
+            n = len(get_args(hint)) if get_args(hint)[-1] is not Ellipsis else 1
+            raise ValueError(
+                f"override {key}={text!r}: expected {n} comma-separated values, e.g. {key}=0.5,0.999."
+                if n > 1 else f"override {key}={text!r}: expected comma-separated values."
+            )
     return value
 
 
@@ -391,8 +397,11 @@ def resolve(
             model_values[key] = _parse_value(key, text, model_hints[key])
         if in_train:
             train_values[key] = _parse_value(key, text, train_hints[key])
-    model_cfg = get_model_config(config_name, p.model_size, **model_values)
-    train_cfg = TrainConfig(**train_values)
+    try:
+        model_cfg = get_model_config(config_name, p.model_size, **model_values)
+        train_cfg = TrainConfig(**train_values)
+    except TypeError as exc:  # a value of the wrong type: a bad-input error, not a traceback
+        raise ValueError(f"{exc} Fix the --set value.") from None
     return model_cfg, train_cfg
 
 

@@ -48,6 +48,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from csagan.atomic import remove_orphan_tmp_files
 from csagan.config import ModelConfig
 from csagan.csa import kl_divergence
 from csagan.damsm import DAMSMConfig, damsm_loss
@@ -55,7 +56,8 @@ from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset,
 from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
-from csagan.pretrain import LoadedDAMSM, load_damsm
+from csagan.pretrain import LoadedDAMSM, file_sha256, load_damsm
+from csagan.runlock import folder_lock
 from csagan.train.checkpoint import (
     CHECKPOINT_NAME,
     GENERATOR_NAME,
@@ -208,17 +210,45 @@ def _load_mask_source(generator: Generator, mask_source: str) -> None:
     generator.load_mask_predictors_from(obj["state_dict"])
 
 
-def _check_resume_config(saved: dict[str, Any], model_cfg: ModelConfig, train_cfg: TrainConfig, where: Path) -> None:
+def _check_resume_config(saved: dict[str, Any], model_cfg: ModelConfig, train_cfg: TrainConfig, where: Path,
+                         change_lr: bool = False) -> None:
+    ok = RESUMABLE_FIELDS | ({"lr_g", "lr_d"} if change_lr else set())
     diffs = [f"model.{d}" for d in config_differences(saved["model_config"], model_cfg.to_dict())]
-    diffs += [f"train.{d}" for d in config_differences(saved["train_config"], train_cfg.to_dict(), RESUMABLE_FIELDS)]
+    diffs += [f"train.{d}" for d in config_differences(saved["train_config"], train_cfg.to_dict(), ok)]
     if diffs:
         raise ValueError(
             f"cannot resume {where}: the configuration differs from the run's in {len(diffs)} field(s): "
             + "; ".join(diffs)
             + f". Resume with the run's own settings (see {where / CONFIG_JSON}); only "
             + ", ".join(sorted(RESUMABLE_FIELDS))
-            + " may change, or start a new run folder."
+            + " may change (lr_g and lr_d too with --change-lr), or start a new run folder."
         )
+
+
+def _dataset_info(dataset: TextImageDataset) -> dict[str, Any]:
+    """What identifies a run's training data: resolved root, image count, vocabulary, captions file hash."""
+    captions = getattr(dataset, "captions_path", None)
+    return {
+        "path": str(Path(dataset.root).resolve()),
+        "train_images": len(dataset),
+        "n_words": int(dataset.n_words),
+        "captions_sha256": file_sha256(captions) if captions else "",
+    }
+
+
+def _check_resume_data(saved: dict[str, Any] | None, current: dict[str, Any], where: Path) -> None:
+    """Refuse to resume on other data (a moved copy of the same data, same counts and captions, is fine)."""
+    if not saved:  # a checkpoint from before the dataset was recorded
+        return
+    keys = ("train_images", "n_words", "captions_sha256")
+    if all(saved.get(k) == current.get(k) for k in keys):
+        return
+    raise ValueError(
+        f"cannot resume {where}: it was trained on {saved.get('path')} ({saved.get('train_images')} training "
+        f"images, {saved.get('n_words')} words) but --data is {current['path']} ({current['train_images']} images, "
+        f"{current['n_words']} words{'' if saved.get('n_words') != current['n_words'] else ', other captions'}); "
+        f"resume with --data {saved.get('path')}, or train on the new data into a new --out folder."
+    )
 
 
 # ----------------------------------------------------------------------------- one step
@@ -419,6 +449,9 @@ class _Trainer:
     ) -> None:
         self.mcfg, self.tcfg, self.run_dir, self.info, self.device = model_cfg, train_cfg, run_dir, info, device
         self.dataset = TextImageDataset(data_dir, "train", image_size=train_cfg.image_size, seed=train_cfg.seed)
+        self.data_info = _dataset_info(self.dataset)
+        if resume_state is not None:
+            _check_resume_data(resume_state.get("data"), self.data_info, run_dir)
         if model_cfg.damsm_weight > 0 and info.rank == 0:
             warn_if_single_class(self.dataset.class_ids, data_dir, "train")
         damsm_dir = Path(train_cfg.damsm_dir) if train_cfg.damsm_dir else run_dir / "damsm"
@@ -487,6 +520,7 @@ class _Trainer:
             "images_seen": self.pos.images_seen,
             "wall_time": self.pos.wall_time,
             "world_size": self.info.world_size,
+            "data": self.data_info,
             "model_config": self.mcfg.to_dict(),
             "train_config": self.tcfg.to_dict(),
             "generator": self.G.state_dict(),
@@ -515,6 +549,13 @@ class _Trainer:
         self.gen.set_state(state["train_rng"][self.info.rank].cpu())
         self.pos = _Position(int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"]),
                              int(state["images_seen"]), float(state["wall_time"]))
+
+    def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
+        """Set the optimisers' learning rates (after a restore, which loads the saved ones)."""
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
 
     def save_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
         """Write ``checkpoint.pt`` (or ``name``) and ``generator.pt`` atomically (rank 0 writes)."""
@@ -560,8 +601,9 @@ class _Trainer:
         if flag:
             raise TrainingDivergedError(
                 f"training diverged at step {step}: loss term '{flag[0]}' is {values[flag[0]]} "
-                f"(all non-finite terms: {flag}); diagnostic checkpoint saved to {where}. Lower the learning "
-                "rates, use precision=fp32, or resume from the last checkpoint.pt."
+                f"(all non-finite terms: {flag}); diagnostic checkpoint saved to {where}. Continue from the last "
+                f"checkpoint.pt with lower learning rates: rerun the same command with --resume --change-lr "
+                f"--set lr_g={self.tcfg.lr_g / 2:g} --set lr_d={self.tcfg.lr_d / 2:g}, or use precision=fp32."
             )
         raise TrainingDivergedError(
             f"training diverged at step {step} on another rank; diagnostic checkpoint saved to {where}."
@@ -629,6 +671,7 @@ def train(
     resume: bool = False,
     eval_fn: EvalFn | None = None,
     progress: bool = True,
+    change_lr: bool = False,
 ) -> Path:
     """Train a GAN of ``model_cfg`` on the AttnGAN-layout dataset ``data_dir`` into the run folder ``out_dir``.
 
@@ -640,10 +683,12 @@ def train(
         train_cfg: optimisation/run settings; ``image_size`` must equal the model's.
         data_dir: dataset root (AttnGAN birds/COCO layout, e.g. ToyBirds).
         out_dir: the run folder (created).
-        resume: continue exactly from ``out_dir/checkpoint.pt`` (same configuration required).
+        resume: continue exactly from ``out_dir/checkpoint.pt`` (same configuration and dataset required).
         eval_fn: called as ``eval_fn(step, generator)`` every ``eval_every`` steps on rank 0 with G in
             eval mode; its dict is logged to ``metrics.jsonl`` as a record with ``"kind": "eval"``.
         progress: show a tqdm bar (rank 0).
+        change_lr: with ``resume``, take ``lr_g``/``lr_d`` from ``train_cfg`` instead of refusing a
+            change (e.g. after a divergence); the run is then no longer an exact continuation.
 
     Returns:
         The run folder.
@@ -674,12 +719,17 @@ def train(
     if device.type == "cuda" and env.distributed:
         device = torch.device("cuda", env.local_rank)
     info = init_distributed(device)
+    stack = contextlib.ExitStack()
     try:
+        if info.is_main:  # one writer per run folder; files left by a killed writer are removed
+            stack.enter_context(folder_lock(run_dir, "csagan train"))
+            for folder in (run_dir, run_dir / "checkpoints", run_dir / "damsm"):
+                remove_orphan_tmp_files(folder)
         resume_state: dict[str, Any] | None = None
         ckpt = run_dir / CHECKPOINT_NAME
         if resume:
             resume_state = load_checkpoint(ckpt, map_location=device)
-            _check_resume_config(resume_state, model_cfg, train_cfg, run_dir)
+            _check_resume_config(resume_state, model_cfg, train_cfg, run_dir, change_lr)
         elif ckpt.exists():
             raise FileExistsError(
                 f"{run_dir} already holds a training run ({ckpt}); pass --resume to continue it or choose a new "
@@ -687,6 +737,8 @@ def train(
             )
         trainer = _Trainer(model_cfg, train_cfg, data_dir, run_dir, info, device, resume_state)
         del resume_state
+        if resume and change_lr:
+            trainer.set_learning_rates(train_cfg.lr_g, train_cfg.lr_d)
         logger = MetricsLogger(run_dir, enabled=info.is_main)
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -695,9 +747,12 @@ def train(
                 _copy_damsm(trainer.damsm, run_dir)
             if resume:
                 logger.truncate_after(trainer.pos.step)
+            else:  # no checkpoint: the logs of a run killed before its first one start afresh
+                logger.reset()
         barrier(info)
         _loop(trainer, logger, eval_fn, progress and info.is_main)
     finally:
+        stack.close()
         cleanup_distributed()
     return run_dir
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,27 @@ class MetricsLogger:
         self.jsonl = self.folder / METRICS_JSONL
         self.csv = self.folder / METRICS_CSV
 
+    def reset(self) -> None:
+        """Delete both files (a fresh run in a folder whose earlier run left no checkpoint)."""
+        if self.enabled:
+            self.jsonl.unlink(missing_ok=True)
+            self.csv.unlink(missing_ok=True)
+
     def truncate_after(self, step: int) -> None:
-        """Drop records with ``step`` > ``step`` from both files (used when resuming)."""
+        """Drop records with ``step`` > ``step`` from both files (used when resuming).
+
+        A torn last line (the run was killed while writing it) is dropped, with a note on stderr.
+        """
         if not self.enabled or not self.jsonl.is_file():
             return
+        lines = [line for line in self.jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if lines:
+            try:
+                json.loads(lines[-1])
+            except ValueError:
+                print(f"csagan: note: dropped the incomplete last line of {self.jsonl} (written by a killed run): "
+                      f"{lines[-1][:60]!r}", file=sys.stderr)
+                self.jsonl.write_text("".join(line + "\n" for line in lines[:-1]), encoding="utf-8")
         kept = [r for r in read_metrics(self.jsonl) if int(r.get("step", 0)) <= step]
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         if self.csv.exists():

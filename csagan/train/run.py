@@ -17,6 +17,7 @@ import torch
 from csagan.config import ModelConfig
 from csagan.models import Generator
 from csagan.pretrain import load_damsm, read_vocab
+from csagan.safe_load import load_torch_file
 from csagan.text import RNNEncoder
 from csagan.train.checkpoint import GENERATOR_NAME
 from csagan.train.config import TrainConfig
@@ -57,10 +58,21 @@ def load_run(run_dir: str | Path, map_location: str | torch.device = "cpu") -> L
                 f"{folder / name} not found: {folder} is not a complete csagan run folder (generator.pt is "
                 "written at the first checkpoint; wait for it or resume the run)."
             )
-    cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    model_cfg = ModelConfig.from_dict(cfg["model"])
-    train_cfg = TrainConfig.from_dict(cfg["train"])
-    obj = torch.load(folder / GENERATOR_NAME, map_location="cpu", weights_only=True)
+    cfg_path = folder / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        model_cfg = ModelConfig.from_dict(cfg["model"])
+        train_cfg = TrainConfig.from_dict(cfg["train"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"{cfg_path} is not a valid run config.json ({type(exc).__name__}: {exc}); it is rewritten when the "
+            "run is resumed (`csagan train --resume` with the run's settings), or copy it from a copy of the run."
+        ) from None
+    obj = load_torch_file(
+        folder / GENERATOR_NAME, what="a csagan generator file",
+        fix=f"generator.pt is rewritten at every checkpoint: resume the run (`csagan train --out {folder} --resume`) "
+        "or sample from another run.",
+    )
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise ValueError(f"{folder / GENERATOR_NAME} is not a csagan generator file (no 'state_dict').")
     generator = Generator(model_cfg)
