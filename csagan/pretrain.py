@@ -725,6 +725,27 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+#: Settings that may differ between a pretraining run and its resumption (they do not change the numbers).
+_RESUMABLE_SETTINGS = frozenset({"epochs", "max_steps", "num_workers", "log_every", "eval_every_epoch", "progress",
+                                 "resume", "device"})
+
+
+def _check_pretrain_settings(saved: dict[str, Any] | None, cfg: dict[str, Any], ckpt_path: Path) -> None:
+    """Refuse to resume a DAMSM pretraining with other settings (as ``csagan train --resume`` does)."""
+    if not isinstance(saved, dict):
+        return
+    current = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+    diffs = [f"{k}: {saved.get(k, '<missing>')!r} -> {current.get(k, '<missing>')!r}"
+             for k in sorted(set(saved) | set(current))
+             if k not in _RESUMABLE_SETTINGS and saved.get(k, "<missing>") != current.get(k, "<missing>")]
+    if diffs:
+        raise ValueError(
+            f"cannot resume the DAMSM pretraining in {ckpt_path.parent}: its {ckpt_path.name} was written with other "
+            f"settings ({'; '.join(diffs)}); rerun with the same --config/--set, pass --set resume=false to start "
+            "afresh in that folder, or choose another --out."
+        )
+
+
 def lr_at_epoch(epoch: int, lr: float, decay: float) -> float:
     """AttnGAN's schedule: ``lr · decay^epoch``, never below ``lr / 10``."""
     return max(lr * decay**epoch, lr / 10.0)
@@ -824,7 +845,12 @@ def pretrain_damsm(
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(int(cfg["seed"]))
-        return _pretrain(Path(data_dir), Path(out_dir), cfg, device)
+        from csagan.atomic import remove_orphan_tmp_files
+        from csagan.runlock import folder_lock
+
+        with folder_lock(out_dir, "csagan pretrain-damsm"):
+            remove_orphan_tmp_files(out_dir)
+            return _pretrain(Path(data_dir), Path(out_dir), cfg, device)
 
 
 def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.device) -> Path:
@@ -868,7 +894,13 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
     ckpt_path = out_dir / "checkpoint.pt"
     start_epoch, step = 0, 0
     if cfg["resume"] and ckpt_path.is_file():
-        state = torch.load(ckpt_path, weights_only=True, map_location=device)
+        from csagan.safe_load import load_torch_file
+
+        state = load_torch_file(
+            ckpt_path, what="a DAMSM pretraining checkpoint", map_location=device,
+            fix="delete it to start afresh (or pass --set resume=false), or choose another --out folder.",
+        )
+        _check_pretrain_settings(state.get("settings"), cfg, ckpt_path)
         text_encoder.load_state_dict(state["text_encoder"])
         image_encoder.load_state_dict(state["image_encoder"])
         optimizer.load_state_dict(state["optimizer"])

@@ -172,3 +172,25 @@ def test_n_resume_with_lower_lr_after_divergence(csagan_run: Path, toy: dict[str
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["step"] == 3 and state["opt_g"]["param_groups"][0]["lr"] == 1e-4
     assert state["opt_d"]["param_groups"][0]["lr"] == 2e-4
+
+
+def test_h_pretrain_rerun_with_other_settings_is_refused(toy: dict[str, Path], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "damsm"
+    base = ["pretrain-damsm", "--data", str(toy["data"]), "--out", str(out), "--no-progress", "--set", "epochs=1",
+            "--set", "batch_size=8", "--set", "max_steps=1", "--set", "image_size=32", "--set", "ndf=4",
+            "--set", "eval_every_epoch=false"]  # fmt: skip
+    assert main(base) == 0
+    assert main([*base, "--set", "lr=0.001"]) == 2
+    _one_line_error(capsys, str(out), "lr: 0.002 -> 0.001", "resume=false")
+
+
+def test_f_pretrain_second_writer_is_refused(toy: dict[str, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from csagan.runlock import folder_lock
+
+    out = tmp_path / "damsm"
+    with folder_lock(out, "csagan pretrain-damsm"):
+        assert main(["pretrain-damsm", "--data", str(toy["data"]), "--out", str(out), "--no-progress",
+                     "--set", "max_steps=1"]) == 2  # fmt: skip
+    _one_line_error(capsys, str(out), "in use by another")
