@@ -45,3 +45,25 @@ def check_parameters(
     if missing:
         raise UnknownParameterError(f"the parameters cell does not define: {', '.join(missing)}.")
     return {name: namespace[name] for name in sorted(declared)}
+
+
+def as_overrides(value: Any, name: str = "overrides") -> list[str]:
+    """A notebook's ``overrides`` parameter as a list of ``"key=value"`` strings.
+
+    papermill's ``-p overrides "lr_g=0.001"`` passes one string, ``-y 'overrides: [lr_g=0.001, ...]'``
+    a list; both are accepted. A string is one setting and is not split (``betas=0.5,0.999`` is
+    one setting); pass several as a list with ``-y``.
+
+    Raises:
+        TypeError: anything else (the message shows both accepted forms).
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise TypeError(
+        f"notebook parameter {name} must be one \"key=value\" string (-p {name} lr_g=0.001) or a list of them "
+        f"(-y '{name}: [lr_g=0.001, batch_size=8]'), got {type(value).__name__}: {value!r}."
+    )

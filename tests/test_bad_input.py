@@ -194,3 +194,15 @@ def test_f_pretrain_second_writer_is_refused(toy: dict[str, Path], tmp_path: Pat
         assert main(["pretrain-damsm", "--data", str(toy["data"]), "--out", str(out), "--no-progress",
                      "--set", "max_steps=1"]) == 2  # fmt: skip
     _one_line_error(capsys, str(out), "in use by another")
+
+
+def test_m_notebook_overrides_accepts_one_string_or_says_what_is_expected() -> None:
+    from csagan.notebook import as_overrides
+
+    assert as_overrides("lr_g=0.001") == ["lr_g=0.001"]
+    assert as_overrides(["lr_g=0.001", "batch_size=8"]) == ["lr_g=0.001", "batch_size=8"]
+    src = json.loads(Path(__file__).parents[1].joinpath("notebooks", "09_training.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in src["cells"] if c["cell_type"] == "code")
+    assert "*as_overrides(overrides)" in code
+    with pytest.raises(TypeError, match=r"-p overrides lr_g=0.001"):
+        as_overrides(0.001)
