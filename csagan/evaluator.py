@@ -729,20 +729,27 @@ def _load_split(dataset: Any, values: Mapping[str, Sequence[str]], progress: boo
     return _SplitData(images=images, targets=targets, class_ids=list(dataset.class_ids))
 
 
-def eval_view(bird: Any, image_size: int) -> Tensor:
+def eval_view(bird: Any, image_size: int, image_format: str = "jpg") -> Tensor:
     """A rendered bird (:class:`csagan.data.toybirds.RenderedBird`) as a ToyBirds dataset item shows
-    it with the ``eval`` transform: uint8 ``[3, S, S]`` (AttnGAN's box crop of the box as
-    ``bounding_boxes.txt`` stores it, then resize and centre crop)."""
+    it with the ``eval`` transform: uint8 ``[3, S, S]`` (stored as ``image_format`` like the dataset
+    writes it, JPEG's loss included; AttnGAN's box crop of the box as ``bounding_boxes.txt`` stores
+    it, then resize and centre crop)."""
     from csagan.data.datasets import _apply_transform, crop_to_bbox
+    from csagan.data.toybirds import as_stored
 
     x, y, w, h = (float(f"{v:.2f}") for v in bird.bbox)  # bounding_boxes.txt keeps 2 decimals
-    view = crop_to_bbox(bird.image, (int(x), int(y), int(w), int(h)))
+    view = crop_to_bbox(as_stored(bird.image, image_format), (int(x), int(y), int(w), int(h)))
     img = _apply_transform(view, image_size, "eval", torch.Generator())
     return img.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def render_random_birds(
-    n: int, image_size: int, seed: int, values: Mapping[str, Sequence[str]] | None = None, progress: bool = False
+    n: int,
+    image_size: int,
+    seed: int,
+    values: Mapping[str, Sequence[str]] | None = None,
+    progress: bool = False,
+    image_format: str = "jpg",
 ) -> _SplitData:
     """``n`` ToyBirds with uniformly random attributes, seen as the dataset's eval view.
 
@@ -752,7 +759,9 @@ def render_random_birds(
     (:func:`csagan.data.toybirds.sample_attributes`) carry no such correlation. Each one is
     rendered by :func:`csagan.data.toybirds.render_bird`, cropped around its box like AttnGAN
     (:func:`csagan.data.datasets.crop_to_bbox`) and resized/centre-cropped like the ``eval``
-    transform, so they look exactly like dataset images. ``class_ids`` are all ``-1`` (no species).
+    transform after a round trip through ``image_format`` (the dataset's storage: ``"jpg"``, the
+    ToyBirds default, or ``"png"``), so they look exactly like dataset images. ``class_ids`` are
+    all ``-1`` (no species).
     """
     from tqdm import tqdm
 
@@ -767,7 +776,7 @@ def render_random_birds(
     targets = torch.empty((n, len(names)), dtype=torch.long)
     for i in tqdm(range(n), disable=not progress, desc="render random birds", unit="img"):
         attrs = sample_attributes(rng)
-        images[i] = eval_view(render_bird(attrs, image_size, rng), image_size)
+        images[i] = eval_view(render_bird(attrs, image_size, rng), image_size, image_format)
         record = attrs.to_dict()
         for j, name in enumerate(names):
             targets[i, j] = list(vals[name]).index(record[name])
@@ -920,7 +929,9 @@ def train_evaluator(
     # (species label -1: ignored by the species head's loss).
     pool_images, pool_targets, pool_species = train.images[train_idx], train.targets[train_idx], species_t[train_idx]
     if random_birds:
-        extra = render_random_birds(random_birds, image_size, seed, values, progress)
+        fmt = json.loads((root / "toybirds.json").read_text()).get("image_format", "png") if (
+            root / "toybirds.json").is_file() else "png"  # sets made before the JPEG default are PNG
+        extra = render_random_birds(random_birds, image_size, seed, values, progress, image_format=fmt)
         pool_images = torch.cat([pool_images, extra.images])
         pool_targets = torch.cat([pool_targets, extra.targets])
         pool_species = torch.cat([pool_species, torch.full((random_birds,), -1, dtype=torch.long)])

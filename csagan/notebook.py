@@ -67,3 +67,54 @@ def as_overrides(value: Any, name: str = "overrides") -> list[str]:
         f"notebook parameter {name} must be one \"key=value\" string (-p {name} lr_g=0.001) or a list of them "
         f"(-y '{name}: [lr_g=0.001, batch_size=8]'), got {type(value).__name__}: {value!r}."
     )
+
+
+class CheckFailed(AssertionError):
+    """A chapter's numerical verification did not hold."""
+
+
+def _as_array(value: Any) -> Any:
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def check(label: str, actual: Any, expected: Any, *, rtol: float = 1e-6, atol: float = 1e-8) -> None:
+    """Assert that ``actual`` equals ``expected`` within ``|a - e| <= atol + rtol * |e|``, elementwise.
+
+    The book's verification cells print what they compare and then call this, so that a wrong
+    value stops the notebook (under ``make execute``, nbval and papermill alike) instead of being
+    committed as an output. Scalars, sequences, NumPy arrays and torch tensors are accepted; the
+    shapes must match exactly (no broadcasting).
+
+    Raises:
+        CheckFailed: shapes differ, a value is NaN, or some element is out of tolerance; the
+            message names the check, the worst element, both values and the tolerances.
+    """
+    import numpy as np
+
+    a, e = _as_array(actual), _as_array(expected)
+    if a.shape != e.shape:
+        raise CheckFailed(f"check '{label}': shape {a.shape} != expected shape {e.shape}")
+    if np.isnan(a).any() or np.isnan(e).any():
+        raise CheckFailed(f"check '{label}': NaN in {'actual' if np.isnan(a).any() else 'expected'} value")
+    excess = np.abs(a - e) - (atol + rtol * np.abs(e))
+    if a.size and excess.max() > 0:
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmax(excess)), a.shape)) if a.ndim else ()
+        raise CheckFailed(
+            f"check '{label}' failed: actual {float(a[i]):.10g} vs expected {float(e[i]):.10g}"
+            f"{f' at index {i}' if a.ndim else ''} (|diff| {abs(a[i] - e[i]):.3g} > atol {atol:g} + rtol {rtol:g} * |expected|)"
+        )
+
+
+def check_that(label: str, condition: Any, detail: str = "") -> None:
+    """Assert a yes/no claim (``condition`` truthy: a bool, a 0-d tensor or array).
+
+    Raises:
+        CheckFailed: the condition is false; the message names the check and ``detail``
+            (write the compared values there).
+    """
+    if not bool(condition):
+        raise CheckFailed(f"check '{label}' failed{': ' + detail if detail else ''}")

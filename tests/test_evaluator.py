@@ -264,13 +264,14 @@ def test_eval_view_equals_the_dataset_item(tiny_toybirds: Path) -> None:
     from csagan.evaluator import eval_view
 
     ds = TextImageDataset(tiny_toybirds, "test", image_size=32, transform="eval")
+    image_format = json.loads((tiny_toybirds / "toybirds.json").read_text())["image_format"]
     records = {json.loads(line)["key"]: json.loads(line) for line in (tiny_toybirds / "attributes.jsonl").read_text().splitlines()}
     for i in (0, 5):
         rec = records[ds.keys[i]]
         _, rng_img, _ = _image_rngs(0, rec["image_id"] - 1)
         bird = render_bird(BirdAttributes.from_dict(rec["attributes"]), 32, rng_img)
         expected = ds[i].image.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-        assert torch.equal(eval_view(bird, 32), expected)
+        assert torch.equal(eval_view(bird, 32, image_format), expected)
 
 
 def test_random_birds_are_seeded_and_uncorrelated() -> None:

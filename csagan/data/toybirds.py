@@ -20,6 +20,7 @@ Public API:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing
@@ -846,6 +847,25 @@ IMAGE_SUFFIX: dict[str, str] = {"jpg": ".jpg", "png": ".png"}
 JPEG_QUALITY = 95
 
 
+def save_image(image: Image.Image, fp: str | Path | io.BytesIO, image_format: str) -> None:
+    """Write ``image`` as ToyBirds stores it: ``"jpg"`` (JPEG quality 95, 4:4:4) or ``"png"``."""
+    if image_format == "jpg":
+        image.save(fp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    elif image_format == "png":
+        image.save(fp, format="PNG")
+    else:
+        raise ValueError(f"image_format={image_format!r}: choose one of {sorted(IMAGE_SUFFIX)}")
+
+
+def as_stored(image: Image.Image, image_format: str) -> Image.Image:
+    """``image`` as a reader sees it after ToyBirds wrote it in ``image_format`` (JPEG's loss included)."""
+    buf = io.BytesIO()
+    save_image(image, buf, image_format)
+    buf.seek(0)
+    with Image.open(buf) as stored:
+        return stored.convert("RGB")
+
+
 def _image_rngs(seed: int, image_index: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
     """Independent generators (individual, render, captions) for one image."""
     ss = np.random.SeedSequence(entropy=seed, spawn_key=(1, image_index))
@@ -865,10 +885,7 @@ def _render_job(job: tuple[int, int, str, str, BirdAttributes, int, str, str]) -
     rendered = render_bird(attrs, size, rng_img)
     captions = [caption_bird(attrs, rng_cap) for _ in range(CAPTIONS_PER_IMAGE)]
     path = Path(root) / "CUB_200_2011" / "images" / class_dir / f"{img_name}{IMAGE_SUFFIX[image_format]}"
-    if image_format == "jpg":
-        rendered.image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-    else:
-        rendered.image.save(path, format="PNG")
+    save_image(rendered.image, path, image_format)
     text = "\n".join(c.text for c in captions) + "\n"
     (Path(root) / "text" / class_dir / f"{img_name}.txt").write_text(text, encoding="ascii")
     return {
