@@ -13,12 +13,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Notebooks and tests find the dataset here.
 export CSAGAN_DATA := $(abspath $(DATA))
 
-.PHONY: help setup book book-student test test-unit test-notebooks test-book check-pages execute reproduce reproduce-shipped study-table clean
+.PHONY: help setup book book-student test test-unit test-slow test-notebooks test-book check-pages execute reproduce reproduce-shipped study-table clean
 
 help:
 	@echo "make book   - set up, build the HTML book into _build/html (offline, -W)"
 	@echo "make book-student - the same book without exercise solutions"
 	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
+	@echo "make test-unit - the fast unit tests only (-m 'not slow'); make test-slow - the end-to-end ones"
 	@echo "make reproduce - the reproduction study from scratch on the CPU (hours; resumable)"
 
 # ---------------------------------------------------------------- set-up
@@ -54,8 +55,13 @@ book-student: setup
 	@echo "Student edition: file://$(abspath _build/student/_build/html/index.html)"
 
 # ---------------------------------------------------------------- tests
+# The fast lane (what to run while editing) and the slow end-to-end tests at smoke size;
+# `make test` runs both.
 test-unit: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest tests -q -m slow
 
 test-notebooks: setup
 	CSAGAN_PROFILE=smoke $(PY) -m pytest --nbval --nbval-current-env \
@@ -68,7 +74,7 @@ test-book: setup
 check-pages: test-book
 	$(PY) tools/check_pages.py _build/html
 
-test: test-unit test-notebooks check-pages
+test: test-unit test-slow test-notebooks check-pages
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- notebooks

@@ -28,7 +28,8 @@ Choices documented here (the paper does not state them):
   computed with k = 1 and weighted by λ1 in :func:`csagan.losses.discriminator_objective`.
 * Sizes: ``"paper"`` is 256 px with G width nf = 64 (SSA-GAN's generator) and D width 32
   (DF-GAN's released code; its paper says 64). ``"cpu"`` is the same structure at 64 px with
-  nf = d_nf = 32, the width measured to train at ~20 images/s on 2 cores (docs TOOLING).
+  nf = d_nf = 32 (the ``toybirds-cpu`` train preset narrows it further; measured speeds are in
+  ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ class AttributeEvaluator(nn.Module):
         ``images`` is an [N, 3, H, W] tensor or an iterable of such batches (e.g. a
         DataLoader yielding tensors or tuples whose first item is the image batch).
         """
-        from csagan.metrics.fid import _iter_image_batches
+        from csagan.metrics.fid import iter_image_batches
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -229,7 +229,7 @@ class AttributeEvaluator(nn.Module):
         species: list[Tensor] = []
         attrs: dict[str, list[Tensor]] = {name: [] for name in self.attribute_values}
         try:
-            for batch in _iter_image_batches(images, batch_size):
+            for batch in iter_image_batches(images, batch_size):
                 out = self(batch.to(device))
                 feats.append(out.features.float().cpu())
                 species.append(out.species.float().cpu())

@@ -194,7 +194,7 @@ class MaskPredictor(nn.Module):
 
     ``order="cnn_then_upsample"`` (default): SSA-GAN's code, the CNN runs at the input resolution
     and its logits are upsampled before the sigmoid. ``order="upsample_then_cnn"``: the paper's text,
-    the features are upsampled first. **Issue** noted in EQUATIONS.md Sec. 3.3.
+    the features are upsampled first. **Issue** of the paper's Sec. 3.3 (the book's fusion chapter).
     """
 
     def __init__(

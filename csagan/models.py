@@ -1,6 +1,6 @@
 """The networks: generator (with masks, CSA and G0), discriminator and parameter summaries.
 
-Architecture (Fig. 3; backbone facts from DF-GAN / SSA-GAN in ANCHORS.md):
+Architecture (Fig. 3; the backbone follows DF-GAN's and SSA-GAN's released code):
 
 * :class:`Generator`: z → Linear → 8nf×4×4, then up-blocks (nearest ×2 first) with channel
   multipliers (8,8),(8,8),(8,8),(8,4),(4,2),(2,1) for 256 px (128 px drops the first block, 64 px

@@ -167,7 +167,9 @@ def test_report_metrics_equal_direct_computation(
     align = evaluate_alignment(ev, result.images, mentions)
     assert m["align"]["attribute_accuracy"] == pytest.approx(align.attribute_accuracy)
     assert m["align"]["bounds"]["n_images"] == 6
-    assert m["dfid"]["fid"] == pytest.approx(domain_fid(ev, result.images, result.real_images).fid, rel=1e-6)
+    # the fake evaluator's features give a domain FID near 1e-5, a difference of cancelling terms:
+    # float rounding alone moves it by ~1e-6 relative, so compare to 1e-4
+    assert m["dfid"]["fid"] == pytest.approx(domain_fid(ev, result.images, result.real_images).fid, rel=1e-4)
     assert m["dis"]["mean"] == pytest.approx(domain_is(ev, result.images, splits=2).mean, rel=1e-6)
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.models import inception as tv_inception
 
 from csagan.metrics import inception_fid as ifid
-from csagan.metrics.fid import _iter_image_batches, extract_features
+from csagan.metrics.fid import iter_image_batches, extract_features
 from csagan.metrics.inception_fid import (
     FID_WEIGHTS_FILENAME,
     RANDOM_WEIGHTS_ID,
@@ -211,12 +211,12 @@ def test_extract_features_batches_loaders_and_labels_random_weights(
 
 def test_image_batching_splits_without_per_image_work(images: torch.Tensor) -> None:
     three = torch.cat([images, images[:1]])
-    sizes = [b.shape[0] for b in _iter_image_batches(three, 2)]
+    sizes = [b.shape[0] for b in iter_image_batches(three, 2)]
     assert sizes == [2, 1]
-    sizes = [b.shape[0] for b in _iter_image_batches([three, images[0]], 2)]
+    sizes = [b.shape[0] for b in iter_image_batches([three, images[0]], 2)]
     assert sizes == [2, 1, 1]
     with pytest.raises(ValueError, match="'image'"):
-        list(_iter_image_batches([{"img": images}], 2))
+        list(iter_image_batches([{"img": images}], 2))
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Torch datasets over CUB / COCO in the AttnGAN layouts (and the ToyBirds copy of it).
 
-Layouts read (see ANCHORS.md "Dataset layout"; ``<root>`` is e.g. ``data/birds``):
+Layouts read (AttnGAN's, as DF-GAN and SSA-GAN read them; ``<root>`` is e.g. ``data/birds``):
 
 ``birds``
     ``CUB_200_2011/images/<class>/<img>.jpg`` (other image extensions are accepted),

@@ -1,6 +1,6 @@
 """Tokenisation, vocabulary and fixed-length captions in AttnGAN's conventions.
 
-Rules (AttnGAN, see ANCHORS.md "Dataset layout"):
+Rules (AttnGAN's ``datasets.py``, which DF-GAN and SSA-GAN reuse):
 
 * a caption is lower-cased and split with the regular expression ``\\w+`` (letters,
   digits and underscore; punctuation separates words); non-ASCII characters are then

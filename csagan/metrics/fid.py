@@ -19,17 +19,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from csagan.metrics.stats import ReferenceStats
-
 ImageSource = Tensor | np.ndarray | Iterable[Any]
+#: Label of a feature set or statistics whose network is not recorded.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ class FIDReport:
         return asdict(self)
 
 
-def _iter_image_batches(source: ImageSource, batch_size: int) -> Iterator[Tensor]:
+def iter_image_batches(source: ImageSource, batch_size: int) -> Iterator[Tensor]:
     """Yield image tensors of at most ``batch_size``; loaders may yield tuples (image first)
     or dicts with an ``"image"`` key."""
     if isinstance(source, np.ndarray):
@@ -225,7 +224,7 @@ def extract_features(
         bar = tqdm(total=total, desc="Inception features", unit="img")
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            for batch in _iter_image_batches(images_or_loader, batch_size):
+            for batch in iter_image_batches(images_or_loader, batch_size):
                 batch = batch.to(device, non_blocking=True)
                 if channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
@@ -250,6 +249,24 @@ def extract_features(
     )
 
 
+@dataclass(frozen=True)
+class ReferenceStats:
+    """Gaussian statistics (μ, Σ of Eq. 27) of an image set's Inception features, with their provenance
+    (stored as ``.npz`` by :mod:`csagan.metrics.stats`)."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    num_images: int = -1
+    protocol: str = UNKNOWN
+    weights_id: str = UNKNOWN
+
+    @classmethod
+    def from_features(cls, features: Features) -> ReferenceStats:
+        """Compute μ and Σ (float64) of labelled features."""
+        mu, sigma = compute_statistics(features)
+        return cls(mu, sigma, len(features), features.protocol, features.weights_id)
+
+
 def fid_from_features(features_1: Features, features_2: Features | ReferenceStats, eps: float = 1e-6) -> FIDReport:
     """FID (Eq. 27) between two labelled feature sets (or a set and reference statistics).
 
@@ -257,8 +274,6 @@ def fid_from_features(features_1: Features, features_2: Features | ReferenceStat
         ValueError: if the two sides were computed with different protocols or weights
             (known on both sides), which would make the number meaningless.
     """
-    from csagan.metrics.stats import ReferenceStats
-
     mu1, s1 = compute_statistics(features_1)
     if isinstance(features_2, ReferenceStats):
         mu2, s2, n2 = features_2.mu, features_2.sigma, features_2.num_images

@@ -25,7 +25,7 @@ import torch
 from scipy.special import log_softmax, xlogy
 from torch import Tensor, nn
 
-from csagan.metrics.fid import ImageSource, _iter_image_batches
+from csagan.metrics.fid import ImageSource, iter_image_batches
 
 
 class ISResult(NamedTuple):
@@ -106,7 +106,7 @@ def classifier_logits(
     out: list[Tensor] = []
     try:
         with torch.inference_mode():
-            for batch in _iter_image_batches(images_or_loader, batch_size):
+            for batch in iter_image_batches(images_or_loader, batch_size):
                 logits = classifier(batch.to(device))
                 if not isinstance(logits, Tensor) or logits.ndim != 2:
                     raise ValueError("classifier must return an (N, C) logits tensor")

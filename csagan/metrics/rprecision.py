@@ -207,7 +207,7 @@ def encode_pairs(
     (words, sentence)`` as in :mod:`csagan.damsm` / :mod:`csagan.text`. Both run in eval mode
     (their modes are restored afterwards) on the device of their parameters.
     """
-    from csagan.metrics.fid import _iter_image_batches
+    from csagan.metrics.fid import iter_image_batches
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -220,7 +220,7 @@ def encode_pairs(
     image_encoder.eval()
     text_encoder.eval()
     try:
-        codes = [image_encoder(b.to(img_dev))[1].float().cpu() for b in _iter_image_batches(images, batch_size)]
+        codes = [image_encoder(b.to(img_dev))[1].float().cpu() for b in iter_image_batches(images, batch_size)]
         sents = [
             text_encoder(captions[s : s + batch_size].to(txt_dev), cap_lens[s : s + batch_size].to(txt_dev))[1]
             .float()

@@ -11,32 +11,11 @@ from __future__ import annotations
 
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from csagan.metrics.fid import Features, compute_statistics
-
-UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class ReferenceStats:
-    """Gaussian statistics of an image set's Inception features, with their provenance."""
-
-    mu: np.ndarray
-    sigma: np.ndarray
-    num_images: int = -1
-    protocol: str = UNKNOWN
-    weights_id: str = UNKNOWN
-
-    @classmethod
-    def from_features(cls, features: Features) -> ReferenceStats:
-        """Compute μ and Σ (float64) of labelled features."""
-        mu, sigma = compute_statistics(features)
-        return cls(mu, sigma, len(features), features.protocol, features.weights_id)
-
+from csagan.metrics.fid import UNKNOWN, ReferenceStats
 
 def save_stats(path: str | os.PathLike[str], stats: ReferenceStats) -> Path:
     """Write ``stats`` to ``path`` (``.npz`` is appended by NumPy if missing); return the path."""
