@@ -470,6 +470,51 @@ def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fig.set_defaults(func=_cmd_study_figures)
 
 
+# --------------------------------------------------------------------------- importers
+def _cmd_import_dfgan(args: argparse.Namespace) -> int:
+    from csagan.dfgan_import import import_dfgan
+
+    report = import_dfgan(args.checkpoint, args.out, damsm_dir=args.damsm, preset=args.preset,
+                          overrides=list(args.set or []))  # fmt: skip
+    s = report.sizes
+    epoch = "" if report.dfgan_epoch is None else f" (DF-GAN epoch {report.dfgan_epoch})"
+    print(f"DF-GAN checkpoint {args.checkpoint}{epoch} imported into {report.run_dir}: dfgan at {s.image_size} px, "
+          f"nf={s.nf}, d_nf={s.d_nf}, z_dim={s.z_dim}, text_dim={s.text_dim}")
+    if report.optimizers_imported:
+        print("optimizer states: imported")
+    else:
+        print(f"optimizer states: fresh Adam states ({report.optimizer_note})")
+    if report.dropped_keys:
+        print(f"dropped {len(report.dropped_keys)} DF-GAN tensor(s) its forward never uses (D_Block.conv_s where "
+              "the channels do not change)")
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"resume training with: {report.resume_command}")
+    return 0
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    imp = sub.add_parser("import", help="convert another code base's checkpoint into a csagan run folder")
+    isub = imp.add_subparsers(dest="import_command", required=True, metavar="{dfgan}")
+    df = isub.add_parser(
+        "dfgan",
+        help="DF-GAN's state_epoch_XXX.pth (tobran/DF-GAN) as a run of the dfgan configuration",
+        description="Convert DF-GAN's checkpoint {'model': {'netG', 'netD', 'netC'}, 'optimizers', 'epoch'} into a "
+        "csagan run folder of the dfgan configuration that `csagan sample`, `csagan evaluate` and "
+        "`csagan train --resume` accept. Image size and widths are read from the weights; the optimizer states "
+        "are imported when compatible, else fresh; import.json records the source and the resume command.",
+    )
+    df.add_argument("checkpoint", type=Path, help="DF-GAN's state_epoch_XXX.pth")
+    df.add_argument("--out", required=True, type=Path, help="the run folder to create (new or empty)")
+    df.add_argument("--damsm", required=True, type=Path,
+                    help="the DAMSM folder DF-GAN was trained with (AttnGAN's text_encoder*.pth, image_encoder*.pth "
+                         "and vocab.json, or `csagan pretrain-damsm`'s output)")
+    df.add_argument("--preset", default=None, help="train preset for the run's train settings (default: toybirds-cpu)")
+    df.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a train field as `csagan train --set` does (repeatable)")
+    df.set_defaults(func=_cmd_import_dfgan)
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``csagan`` argument parser (exposed for tests and documentation)."""
@@ -486,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(sub)
     _add_evaluation(sub)
     _add_study(sub)
+    _add_import(sub)
     return parser
 
 
