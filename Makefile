@@ -13,11 +13,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Notebooks and tests find the dataset here.
 export CSAGAN_DATA := $(abspath $(DATA))
 
-.PHONY: help setup book book-student test test-unit test-slow test-notebooks test-book check-pages execute reproduce reproduce-shipped study-table clean
+.PHONY: help setup book student student-notebooks book-student test test-unit test-slow test-notebooks test-book check-pages execute reproduce reproduce-shipped study-table clean
 
 help:
 	@echo "make book   - set up, build the HTML book into _build/html (offline, -W)"
-	@echo "make book-student - the same book without exercise solutions"
+	@echo "make student - the student edition: the chapters without solutions (_build/student/notebooks)"
+	@echo "               and the book built from them (_build/student/html); book-student is the same"
 	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
 	@echo "make test-unit - the fast unit tests only (-m 'not slow'); make test-slow - the end-to-end ones"
 	@echo "make reproduce - the reproduction study from scratch on the CPU (hours; resumable)"
@@ -46,13 +47,25 @@ book: setup
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "Book: file://$(abspath _build/html/index.html)"
 
-# The student edition: the same book with every exercise's solution left out
-# (sphinx-exercise's hide_solutions), built into _build/student/html.
-book-student: setup
-	mkdir -p _build
-	sed 's/^  config:$$/  config:\n    hide_solutions: true/' _config.yml > _build/_config_student.yml
-	$(BIN)/jupyter-book build . -W --keep-going --config _build/_config_student.yml --path-output _build/student
-	@echo "Student edition: file://$(abspath _build/student/_build/html/index.html)"
+# The student edition, ready to hand out: every chapter with its exercise solutions removed
+# (_build/student/notebooks/*.ipynb; checker cells stay) and the HTML book built from those
+# notebooks with sphinx-exercise's hide_solutions (_build/student/html). tools/student_edition.py
+# says what counts as a solution; it never writes into notebooks/.
+STUDENT := _build/student
+
+student-notebooks: setup
+	$(PY) tools/student_edition.py --out $(STUDENT) --notebooks-only
+
+student: setup
+	$(PY) tools/student_edition.py --out $(STUDENT)
+	$(BIN)/jupyter-book build $(STUDENT)/book-src -W --keep-going
+	rm -rf $(STUDENT)/html
+	cp -r $(STUDENT)/book-src/_build/html $(STUDENT)/html
+	$(PY) tools/student_edition.py --check-html $(STUDENT)/html
+	@echo "Student notebooks: $(abspath $(STUDENT)/notebooks)"
+	@echo "Student book: file://$(abspath $(STUDENT)/html/index.html)"
+
+book-student: student
 
 # ---------------------------------------------------------------- tests
 # The fast lane (what to run while editing) and the slow end-to-end tests at smoke size;
