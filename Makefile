@@ -87,7 +87,7 @@ test-book: setup
 check-pages: test-book
 	$(PY) tools/check_pages.py _build/html
 
-test: test-unit test-slow test-notebooks check-pages
+test: test-unit test-slow test-notebooks check-pages student
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- notebooks
