@@ -166,18 +166,29 @@ def show_masks(image: Tensor, masks: Sequence[Tensor], cell: float = 1.8) -> Any
 
 
 def show_attention(
-    image: Tensor, attn_maps: Tensor, words: Sequence[str], cell: float = 1.6, alpha: float = 0.6
+    image: Tensor,
+    attn_maps: Tensor,
+    words: Sequence[str],
+    cell: float = 1.6,
+    alpha: float = 0.6,
+    vmax: float | None = None,
 ) -> Any:
     """DAMSM word attention α (Eq. 7) over regions, upsampled onto the image, one panel per word.
+
+    All words share one colour scale, from 0 to ``vmax`` (default: the largest attention value of
+    the drawn words), with a colour bar, so that the panels can be compared: a word that spreads
+    its attention evenly over the regions stays dark instead of looking like full attention, as it
+    would if every map were scaled to its own maximum.
 
     Args:
         image: [3, H, W] in [−1, 1].
         attn_maps: [T, h, w] (e.g. ``DAMSM.attention_maps(...)[i]``); the first ``len(words)``
-            maps are drawn.
+            maps are drawn. Each word's map sums to 1 over the h·w regions.
         words: the caption's words.
+        vmax: the top of the shared colour scale (e.g. 1.0 for an absolute scale).
 
-    Returns a Figure with ``1 + len(words)`` axes: the image, then each word's map (bilinearly
-    upsampled to H×W, normalised to its maximum) over the image.
+    Returns a Figure with ``1 + len(words)`` image axes (the image, then each word's map,
+    bilinearly upsampled to H×W, over the image) and one colour-bar axis last.
     """
     if attn_maps.dim() != 3:
         raise ValueError(f"attn_maps must be [T, h, w], got shape {tuple(attn_maps.shape)}.")
@@ -185,27 +196,34 @@ def show_attention(
         raise ValueError("words is empty; pass the caption's words.")
     if len(words) > attn_maps.shape[0]:
         raise ValueError(f"{len(words)} words but only {attn_maps.shape[0]} attention maps.")
+    if vmax is not None and not vmax > 0:
+        raise ValueError(f"vmax must be > 0, got {vmax}.")
     base = to_numpy_image(image)
     height, width = base.shape[:2]
     maps = attn_maps[: len(words)].detach().float().cpu().unsqueeze(1)
     up = torch.nn.functional.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+    top = float(vmax) if vmax is not None else max(float(maps.max()), 1e-12)
     n = 1 + len(words)
     cols = min(n, 8)
     rows = math.ceil(n / cols)
-    fig = _figure(cols * cell, rows * (cell + 0.3))
+    fig = _figure(cols * cell + 0.8, rows * (cell + 0.3))
     ax = fig.add_subplot(rows, cols, 1)
     ax.imshow(base)
     ax.set_title("image", fontsize=8)
     ax.set_axis_off()
+    overlay = None
+    panels = [ax]
     for k, word in enumerate(words):
-        heat = up[k]
-        heat = heat / heat.max().clamp(min=1e-12)
         ax = fig.add_subplot(rows, cols, k + 2)
         ax.imshow(base)
-        ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+        overlay = ax.imshow(up[k].numpy(), cmap="jet", alpha=alpha, vmin=0.0, vmax=top)
         ax.set_title(word, fontsize=8)
         ax.set_axis_off()
+        panels.append(ax)
     fig.tight_layout()
+    bar = fig.colorbar(overlay, ax=panels, fraction=0.02, pad=0.01)
+    bar.set_label("attention α (Eq. 7)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 

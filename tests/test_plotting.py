@@ -85,14 +85,34 @@ def test_show_masks_one_axis_per_stage(tmp_path: Path) -> None:
 def test_show_attention_panels_and_upsampling(tmp_path: Path) -> None:
     attn = torch.softmax(torch.randn(6, 4, 4), dim=-1)
     fig = show_attention(_images(1, 32)[0], attn, ["a", "red", "bird"])
-    assert len(fig.axes) == 4
-    assert [ax.get_title() for ax in fig.axes[1:]] == ["a", "red", "bird"]
+    assert len(fig.axes) == 5  # the image, three words, the colour bar
+    assert [ax.get_title() for ax in fig.axes[1:4]] == ["a", "red", "bird"]
     overlay = fig.axes[1].get_images()[1].get_array()
     assert overlay.shape == (32, 32)  # upsampled onto the image
-    assert float(np.max(overlay)) == pytest.approx(1.0)
     _saved_png(fig, tmp_path / "attn.png")
     with pytest.raises(ValueError, match="attention maps"):
         show_attention(_images(1)[0], attn[:2], ["a", "red", "bird"])
+    with pytest.raises(ValueError, match="vmax"):
+        show_attention(_images(1)[0], attn, ["a"], vmax=0.0)
+
+
+def test_show_attention_shares_one_colour_scale() -> None:
+    # A uniform map (1/16 on each of 4x4 regions) and a map with all its mass on one region:
+    # on a shared scale the uniform one stays at 1/16 of the peak; scaled to its own maximum
+    # (the old behaviour) it would look like full attention everywhere.
+    uniform = torch.full((4, 4), 1 / 16)
+    peaked = torch.zeros(4, 4)
+    peaked[1, 2] = 1.0
+    fig = show_attention(_images(1, 16)[0], torch.stack([uniform, peaked]), ["uniform", "peaked"])
+    (u_img,) = fig.axes[1].get_images()[1:]
+    (p_img,) = fig.axes[2].get_images()[1:]
+    assert u_img.get_clim() == p_img.get_clim() == (0.0, 1.0)
+    np.testing.assert_allclose(u_img.get_array(), 1 / 16, rtol=1e-6)
+    assert float(np.max(p_img.get_array())) > 0.5
+    bar = fig.axes[-1]
+    assert bar.get_ylim() == pytest.approx((0.0, 1.0))  # the colour bar spans the shared scale
+    fixed = show_attention(_images(1, 16)[0], uniform[None], ["uniform"], vmax=0.5)
+    assert fixed.axes[1].get_images()[1].get_clim() == (0.0, 0.5)
 
 
 def test_smooth_is_a_trailing_mean() -> None:
