@@ -232,7 +232,9 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     tr.add_argument("--data", required=True, type=Path, help="dataset root in the AttnGAN layout")
     tr.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, samples)")
     tr.add_argument("--preset", default=None, help="train preset: toybirds-cpu (default), cub, coco, smoke")
-    tr.add_argument("--damsm", type=Path, default=None, help="pretrained DAMSM folder (same as --set damsm_dir=)")
+    tr.add_argument("--damsm", type=Path, default=None,
+                    help="pretrained DAMSM folder (same as --set damsm_dir=): `csagan pretrain-damsm`'s, or AttnGAN's "
+                         "DAMSMencoders/bird as released (vocabulary from --data's captions.pickle)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model or train field")
     tr.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
     tr.add_argument("--change-lr", action="store_true",

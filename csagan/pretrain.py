@@ -10,19 +10,23 @@ engine):
 ``damsm.json``
     ``{"image_encoder": "small_cnn"|"inception", "image_size", "ndf", "emb_dim", "n_words",
     "gamma1", "gamma2", "gamma3", "captions_pickle_sha256", "vocab_size", "epochs", "step",
-    "csagan_version"}``.
+    "csagan_version"}``; pretraining adds ``"word_score_mode"``, ``"reduction"`` and ``"data_dir"``.
 ``vocab.json``
     the ``ixtoword`` list (index 0 is ``"<end>"``).
 ``metrics.jsonl``
     one JSON object per logged training step / evaluation.
 
-**Using AttnGAN's released encoders.** Put ``text_encoder200.pth`` and ``image_encoder200.pth``
-(CUB; ``*100.pth`` for COCO) into a folder together with a hand-written ``damsm.json`` holding at
-least ``{"image_encoder": "inception"}`` and a ``vocab.json`` made from the captions pickle that
-came with them (:func:`vocab_from_captions_pickle` + :func:`write_vocab`, or simply
-:func:`import_attngan_damsm`). :func:`load_damsm` reads the plain names first and falls back to
-AttnGAN's ``text_encoder*.pth`` / ``image_encoder*.pth`` names (the highest epoch number when
-several exist).
+**Using AttnGAN's released encoders.** AttnGAN's ``DAMSMencoders/bird`` folder
+(``text_encoder200.pth``, ``image_encoder200.pth``; ``*100.pth`` for COCO) is read as it is, without
+``damsm.json`` or ``vocab.json``: :func:`load_damsm` takes the highest-epoch ``text_encoder*.pth`` /
+``image_encoder*.pth``, infers the architecture from the state-dict shapes (AttnGAN's RNN_ENCODER,
+a bidirectional LSTM with 300-d embeddings and 256-d outputs; CNN_ENCODER, Inception-v3 with 256-d
+projections) and takes the vocabulary (``ixtoword``) from the dataset's captions pickle
+(``captions.pickle`` = ``[train_captions, test_captions, ixtoword, wordtoix]``, or DF-GAN's
+``captions_DAMSM.pickle``), so it needs the data folder: ``load_damsm(folder, data_dir=DATA)``;
+``csagan train --data DATA --damsm FOLDER`` passes it. The folder is only read. A run folder's
+``damsm/`` copy is written with ``damsm.json`` and ``vocab.json``, so sampling and evaluation need
+no data folder. :func:`import_attngan_damsm` writes such a self-contained copy explicitly.
 
 **Measured on ToyBirds (CPU).** On the full ToyBirds set (8855 train / 2933 test images,
 76-word vocabulary) with the small CNN at 64 px and batch 24 (368 steps per epoch), AttnGAN's
@@ -72,6 +76,7 @@ __all__ = [
     "encode_items",
     "evaluate_loss",
     "file_sha256",
+    "find_vocab_source",
     "import_attngan_damsm",
     "load_damsm",
     "lr_at_epoch",
@@ -342,12 +347,6 @@ def _find_weights(folder: Path, plain: str, prefix: str) -> Path:
 
 def _read_meta(folder: Path) -> dict[str, Any]:
     path = folder / DAMSM_JSON
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: a DAMSM folder needs damsm.json describing the encoders. For "
-            "AttnGAN's released weights write {\"image_encoder\": \"inception\"} into it. "
-            + _PRETRAIN_HINT
-        )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -372,18 +371,109 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
-def load_damsm(damsm_dir: str | Path, map_location: str | torch.device = "cpu") -> LoadedDAMSM:
-    """Read a DAMSM folder (module docstring) into frozen, eval-mode encoders.
+def _infer_meta(folder: Path, image_path: Path) -> dict[str, Any]:
+    """``damsm.json`` of a folder that has none (AttnGAN's release), from the image encoder's keys.
+
+    AttnGAN's CNN_ENCODER state dict holds the Inception-v3 layers (``Mixed_6e.*`` …) and the
+    projections; a :class:`SmallCNNEncoder` cannot be rebuilt without ``damsm.json`` (its input size
+    is not in the weights).
+    """
+    from csagan.safe_load import load_torch_file
+
+    state = load_torch_file(
+        image_path, what="a DAMSM image-encoder state dict",
+        fix="use AttnGAN's released image_encoder200.pth (CUB) / image_encoder100.pth (COCO).",
+    )
+    keys = set(state) if isinstance(state, dict) else set()
+    if any(k.startswith("Mixed_6e.") for k in keys) and "emb_cnn_code.weight" in keys:
+        meta: dict[str, Any] = {"image_encoder": "inception", "image_size": 299, "ndf": 0}
+    elif "features.0.0.weight" in keys and "emb_cnn_code.weight" in keys:
+        raise FileNotFoundError(
+            f"{folder / DAMSM_JSON} not found: {image_path} is a csagan small-CNN image encoder, whose input "
+            "size is recorded only in damsm.json (written by `csagan pretrain-damsm`); restore that file."
+        )
+    else:
+        raise ValueError(
+            f"{image_path} is neither AttnGAN's Inception-v3 DAMSM image encoder (keys Mixed_6e.*, emb_cnn_code.*) "
+            f"nor a csagan one, and {folder} has no {DAMSM_JSON} describing it; use AttnGAN's image_encoder200.pth."
+        )
+    meta.update(_DEFAULT_GAMMAS)
+    meta["source"] = "AttnGAN release (no damsm.json: architecture inferred from the weights)"
+    return meta
+
+
+def _captions_pickle_in(data_dir: str | Path) -> Path | None:
+    """The captions pickle of a dataset root (the dataset's own order), or ``data_dir`` if it is a file."""
+    from csagan.data.datasets import CAPTIONS_PICKLE_NAMES
+
+    root = Path(data_dir)
+    if root.is_file():
+        return root
+    found = [root / name for name in CAPTIONS_PICKLE_NAMES if (root / name).is_file()]
+    return found[0] if found else None
+
+
+def find_vocab_source(damsm_dir: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Where a DAMSM folder's vocabulary comes from: its ``vocab.json``, else ``data_dir``'s captions pickle.
+
+    ``data_dir`` is a dataset root (``captions_DAMSM.pickle``, else ``captions.pickle``, the order the
+    dataset reads them in) or a captions pickle file. Nothing is read but the directory listings.
+
+    Raises:
+        FileNotFoundError: neither exists (one line naming the missing files and the fix).
+    """
+    folder = Path(damsm_dir)
+    vocab_path = folder / VOCAB_FILE
+    if vocab_path.is_file():
+        return vocab_path
+    if data_dir is None:
+        raise FileNotFoundError(
+            f"{vocab_path} not found and no dataset given: the DAMSM folder {folder} has no vocabulary; pass "
+            "the data folder whose captions.pickle the encoders were trained with (csagan train --data DATA, "
+            "load_damsm(folder, data_dir=DATA)), or write vocab.json with "
+            "csagan.pretrain.write_vocab(folder, vocab_from_captions_pickle(path))."
+        )
+    pickle_path = _captions_pickle_in(data_dir)
+    if pickle_path is None:
+        raise FileNotFoundError(
+            f"neither {vocab_path} nor {Path(data_dir) / 'captions.pickle'} (or captions_DAMSM.pickle) exists: "
+            f"the DAMSM folder {folder} takes its vocabulary from the captions.pickle released with its encoders "
+            "(AttnGAN's data/birds or data/coco); put that file into the data folder (a vocabulary built from "
+            "the text files would not have AttnGAN's word indices)."
+        )
+    return pickle_path
+
+
+def _resolve_vocab(folder: Path, data_dir: str | Path | None) -> tuple[list[str], Path, str]:
+    """``(ixtoword, its source file, sha256 of a captions pickle or "")`` (:func:`find_vocab_source`)."""
+    source = find_vocab_source(folder, data_dir)
+    if source.name == VOCAB_FILE and source.parent == folder:
+        return read_vocab(source), source, ""
+    return vocab_from_captions_pickle(source), source, file_sha256(source)
+
+
+def load_damsm(
+    damsm_dir: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    data_dir: str | Path | None = None,
+) -> LoadedDAMSM:
+    """Read a DAMSM folder (module docstring) into frozen, eval-mode encoders; the folder is only read.
 
     Weights are read with ``torch.load(weights_only=True)`` and strict ``load_state_dict``.
     ``text_encoder.pth`` / ``image_encoder.pth`` are looked for first, then AttnGAN's
-    ``text_encoder*.pth`` / ``image_encoder*.pth``. Missing ``damsm.json`` keys get defaults:
-    γ1 = 4, γ2 = 5, γ3 = 10 (AttnGAN's pretraining values), ``image_size`` 299 for Inception;
-    ``emb_dim`` and ``n_words`` are taken from the weights.
+    ``text_encoder*.pth`` / ``image_encoder*.pth`` (highest epoch). Missing ``damsm.json`` keys get
+    defaults: γ1 = 4, γ2 = 5, γ3 = 10 (AttnGAN's pretraining values), ``image_size`` 299 for
+    Inception; ``emb_dim`` and ``n_words`` are taken from the weights. Without ``damsm.json``
+    (AttnGAN's release) the image encoder must be AttnGAN's Inception-v3 one (recognised by its
+    keys); without ``vocab.json`` the vocabulary is the ``ixtoword`` of ``data_dir``'s captions
+    pickle (``captions_DAMSM.pickle``, else ``captions.pickle``, as the dataset reads them).
 
     Args:
         damsm_dir: the folder.
         map_location: device the encoders are moved to.
+        data_dir: the dataset root (or its captions pickle) giving the vocabulary when the
+            folder has no ``vocab.json``; ignored otherwise.
 
     Raises:
         FileNotFoundError: the folder or one of its files is missing (the file is named).
@@ -392,14 +482,23 @@ def load_damsm(damsm_dir: str | Path, map_location: str | torch.device = "cpu") 
     folder = Path(damsm_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"DAMSM folder not found: {folder}. {_PRETRAIN_HINT}")
-    meta = _read_meta(folder)
-    vocab = read_vocab(folder / VOCAB_FILE)
+    has_meta = (folder / DAMSM_JSON).is_file()
+    meta = _read_meta(folder) if has_meta else None
     text_path = _find_weights(folder, TEXT_ENCODER_FILE, "text_encoder")
     image_path = _find_weights(folder, IMAGE_ENCODER_FILE, "image_encoder")
+    if meta is None:
+        meta = _infer_meta(folder, image_path)
+    vocab, vocab_source, pickle_sha = _resolve_vocab(folder, data_dir)
+    if vocab_source != folder / VOCAB_FILE:
+        meta["vocab_source"] = str(vocab_source)
+        if pickle_sha and not meta.get("captions_pickle_sha256"):
+            meta["captions_pickle_sha256"] = pickle_sha
+    if not has_meta:
+        meta["text_encoder_file"], meta["image_encoder_file"] = text_path.name, image_path.name
     try:
         text_encoder = load_attngan_text_encoder(text_path, n_words=len(vocab))
     except ValueError as exc:
-        raise ValueError(f"{exc} (vocabulary read from {folder / VOCAB_FILE})") from None
+        raise ValueError(f"{exc} (vocabulary read from {vocab_source})") from None
     image_encoder: nn.Module
     if meta["image_encoder"] == "inception":
         image_encoder = load_attngan_image_encoder(image_path)
@@ -627,6 +726,8 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "gamma1": 4.0,
     "gamma2": 5.0,
     "gamma3": 10.0,
+    "word_score_mode": "code",
+    "reduction": "mean",
     "seed": 0,
     "device": "auto",
     "num_workers": 0,
@@ -637,7 +738,12 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
     "resume": True,
     "progress": True,
 }
-"""Every setting of :func:`pretrain_damsm` and its default (AttnGAN's recipe, small CNN)."""
+"""Every setting of :func:`pretrain_damsm` and its default (AttnGAN's recipe, small CNN).
+
+``gamma1``/``gamma2``/``gamma3`` are γ1-γ3 of Eqs. (7)-(9); ``word_score_mode`` is the reading of
+Eq. (8) (``"code"``: AttnGAN's ``log Σ exp(γ2 R)``; ``"paper"``: with the printed 1/γ2) and
+``reduction`` that of Eqs. (10)-(11) (``"mean"`` over the batch as AttnGAN; ``"sum"`` as printed):
+:class:`csagan.damsm.DAMSMConfig`. Set them with ``--set word_score_mode=paper --set reduction=sum``."""
 
 DAMSM_PRESETS: dict[str, dict[str, Any]] = {
     # ToyBirds on a 2-core CPU: small CNN at 64 px, batch 24 (the word-level loss grows as B²).
@@ -735,6 +841,8 @@ def _check_pretrain_settings(saved: dict[str, Any] | None, cfg: dict[str, Any], 
     if not isinstance(saved, dict):
         return
     current = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+    # a setting a checkpoint of an older csagan lacks (e.g. reduction) was trained with its default
+    saved = {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in PRETRAIN_DEFAULTS.items()}, **saved}
     diffs = [f"{k}: {saved.get(k, '<missing>')!r} -> {current.get(k, '<missing>')!r}"
              for k in sorted(set(saved) | set(current))
              if k not in _RESUMABLE_SETTINGS and saved.get(k, "<missing>") != current.get(k, "<missing>")]
@@ -744,6 +852,22 @@ def _check_pretrain_settings(saved: dict[str, Any] | None, cfg: dict[str, Any], 
             f"settings ({'; '.join(diffs)}); rerun with the same --config/--set, pass --set resume=false to start "
             "afresh in that folder, or choose another --out."
         )
+
+
+def _damsm_config(cfg: dict[str, Any]) -> Any:
+    """The :class:`csagan.damsm.DAMSMConfig` of pretraining settings (γ1-γ3, Eq. 8 reading, reduction).
+
+    Raises:
+        ValueError: a γ that is not a positive number, or an unknown word_score_mode / reduction.
+    """
+    from csagan.damsm import DAMSMConfig
+
+    try:
+        gammas = {k: float(cfg[k]) for k in ("gamma1", "gamma2", "gamma3")}
+    except (TypeError, ValueError):
+        bad = {k: cfg[k] for k in ("gamma1", "gamma2", "gamma3")}
+        raise ValueError(f"gamma1, gamma2 and gamma3 must be numbers > 0, got {bad}.") from None
+    return DAMSMConfig(**gammas, word_score_mode=cfg["word_score_mode"], reduction=cfg["reduction"])
 
 
 def lr_at_epoch(epoch: int, lr: float, decay: float) -> float:
@@ -809,7 +933,9 @@ def pretrain_damsm(
     Settings are :data:`PRETRAIN_DEFAULTS`, updated by the named ``preset`` (:data:`DAMSM_PRESETS`)
     and then by keyword ``overrides``; unknown names raise ``ValueError``. The recipe
     (ANCHORS.md "AttnGAN's DAMSM"): L_DAMSM = L^w_1 + L^w_2 + L^s_1 + L^s_2 (Eq. 12) with
-    γ1 = 4, γ2 = 5, γ3 = 10 and same-class negatives masked; Adam (lr 0.002, β = (0.5, 0.999))
+    γ1 = 4, γ2 = 5, γ3 = 10, AttnGAN's reading of Eq. 8 and the batch mean in Eqs. 10-11 (settings
+    ``gamma1``-``gamma3``, ``word_score_mode``, ``reduction``) and same-class negatives masked;
+    Adam (lr 0.002, β = (0.5, 0.999))
     over the text encoder and the image encoder's trainable parameters (Inception: only
     ``emb_features`` / ``emb_cnn_code``; small CNN: all); lr × 0.98 per epoch, floor lr/10;
     gradient norm of the text encoder clipped at 0.25; batches of 48 with the last partial batch
@@ -828,6 +954,7 @@ def pretrain_damsm(
         ValueError: bad settings; FileNotFoundError: missing data or Inception weights.
     """
     cfg = damsm_settings(preset, **overrides)
+    _damsm_config(cfg)  # bad γ / word_score_mode / reduction: one-line error before any data is read
     kind = cfg["image_encoder"]
     if kind not in IMAGE_ENCODER_KINDS:
         raise ValueError(f"image_encoder must be one of {list(IMAGE_ENCODER_KINDS)}, got {kind!r}.")
@@ -856,7 +983,7 @@ def pretrain_damsm(
 def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.device) -> Path:
     from torch.utils.data import DataLoader
 
-    from csagan.damsm import DAMSM, DAMSMConfig
+    from csagan.damsm import DAMSM
     from csagan.data.datasets import EpochSampler, TextImageDataset, collate, warn_if_single_class
 
     seed = int(cfg["seed"])
@@ -884,8 +1011,7 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
     else:
         image_encoder = SmallCNNEncoder(image_size=image_size, ndf=int(cfg["ndf"]))
     image_encoder = image_encoder.to(device)
-    damsm_cfg = DAMSMConfig(gamma1=float(cfg["gamma1"]), gamma2=float(cfg["gamma2"]), gamma3=float(cfg["gamma3"]))
-    model = DAMSM(text_encoder, image_encoder, damsm_cfg)
+    model = DAMSM(text_encoder, image_encoder, _damsm_config(cfg))
     params = _trainable(text_encoder) + _trainable(image_encoder)
     optimizer = torch.optim.Adam(params, lr=float(cfg["lr"]), betas=tuple(cfg["betas"]))  # type: ignore[arg-type]
 
@@ -977,7 +1103,8 @@ def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.
         captions_pickle_sha256=captions_sha,
         epochs=last_epoch + 1,
         step=step,
-        extra_meta={"data_dir": str(data_dir)},
+        extra_meta={"data_dir": str(data_dir), "word_score_mode": cfg["word_score_mode"],
+                    "reduction": cfg["reduction"]},
     )
 
 

@@ -375,3 +375,126 @@ def test_import_attngan_release_into_a_damsm_folder(tmp_path: Path) -> None:
     text.eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded.text_encoder(captions, cap_lens)[1], text(captions, cap_lens)[1])
+
+
+# ----------------------------------------------------------------------------- AttnGAN's released folder
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_attngan_release_folder_loads_with_the_datasets_captions_pickle(attngan_damsm: dict[str, Path]) -> None:
+    """No damsm.json, no vocab.json: architecture from the weights, vocabulary from captions.pickle."""
+    from csagan.damsm import InceptionEncoder
+    from csagan.data.safe_pickle import safe_load_pickle
+
+    folder, data = attngan_damsm["damsm"], attngan_damsm["data"]
+    before = _tree(folder)
+    loaded = load_damsm(folder, data_dir=data)
+    assert _tree(folder) == before  # read only: nothing written into the user's folder
+    _, _, ixtoword, _ = safe_load_pickle(data / "captions.pickle")
+    assert loaded.vocab == [ixtoword[i] for i in range(len(ixtoword))]
+    assert isinstance(loaded.image_encoder, InceptionEncoder)
+    text = loaded.text_encoder
+    assert (text.n_words, text.hidden, text.rnn.bidirectional) == (len(ixtoword), 256, True)
+    assert text.encoder.weight.shape[1] == 300
+    assert loaded.meta["image_encoder"] == "inception" and loaded.meta["image_size"] == 299
+    assert loaded.meta["text_encoder_file"] == "text_encoder200.pth"  # the highest epoch, not text_encoder100.pth
+    assert loaded.meta["vocab_source"] == str(data / "captions.pickle")
+    assert len(loaded.meta["captions_pickle_sha256"]) == 64
+    want = torch.load(folder / "text_encoder200.pth", weights_only=True)
+    for key, value in want.items():
+        torch.testing.assert_close(text.state_dict()[key], value, rtol=0, atol=0)
+    want_img = torch.load(folder / "image_encoder200.pth", weights_only=True)
+    torch.testing.assert_close(loaded.image_encoder.emb_cnn_code.weight, want_img["emb_cnn_code.weight"])
+    # the captions pickle itself may be passed instead of the data folder
+    assert load_damsm(folder, data_dir=data / "captions.pickle").vocab == loaded.vocab
+
+
+def test_attngan_release_folder_without_a_vocabulary_names_the_missing_file(
+    attngan_damsm: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = attngan_damsm["damsm"]
+    with pytest.raises(FileNotFoundError, match=r"vocab\.json not found and no dataset given.*captions\.pickle") as err:
+        load_damsm(folder)
+    assert "\n" not in str(err.value)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"neither .*vocab\.json nor .*data/captions\.pickle") as err:
+        load_damsm(folder, data_dir=tmp_path / "data")
+    assert "\n" not in str(err.value)
+
+
+def test_attngan_release_folder_with_another_vocabulary_is_refused(
+    attngan_damsm: dict[str, Path], tmp_path: Path
+) -> None:
+    from csagan.data.safe_pickle import safe_dump_pickle
+
+    words = VOCAB + ["extra"]
+    safe_dump_pickle([[[1, 2]], [[3, 2]], dict(enumerate(words)), {w: i for i, w in enumerate(words)}],
+                     tmp_path / "captions.pickle")
+    with pytest.raises(ValueError, match=r"Vocabulary size mismatch.*captions\.pickle"):
+        load_damsm(attngan_damsm["damsm"], data_dir=tmp_path)
+
+
+def test_unknown_image_encoder_without_damsm_json_is_a_clear_error(tmp_path: Path) -> None:
+    text, _ = _encoders()
+    torch.save(text.state_dict(), tmp_path / "text_encoder200.pth")
+    torch.save({"conv.weight": torch.zeros(2, 2)}, tmp_path / "image_encoder200.pth")
+    (tmp_path / VOCAB_FILE).write_text(json.dumps(VOCAB))
+    with pytest.raises(ValueError, match=r"image_encoder200\.pth is neither AttnGAN's Inception-v3"):
+        load_damsm(tmp_path)
+
+
+# ----------------------------------------------------------------------------- Eq. 8 / Eqs. 10-11 readings
+
+
+def test_loss_readings_are_pretraining_settings() -> None:
+    cfg = damsm_settings("toybirds-cpu")
+    assert (cfg["word_score_mode"], cfg["reduction"]) == ("code", "mean")  # AttnGAN's, as before
+    got = parse_overrides(["word_score_mode=paper", "reduction=sum", "gamma1=5"])
+    assert got == {"word_score_mode": "paper", "reduction": "sum", "gamma1": 5}
+    assert damsm_settings("toybirds-cpu", **got)["reduction"] == "sum"
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [({"reduction": "bogus"}, "reduction must be 'mean'"), ({"word_score_mode": "max"}, "word_score_mode must be"),
+     ({"gamma3": 0}, "gamma3 must be > 0"), ({"gamma1": "x"}, "must be numbers")],
+)
+def test_bad_loss_reading_fails_before_reading_data(tmp_path: Path, bad: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):  # tmp_path holds no data set: the check comes first
+        pretrain_damsm(tmp_path, tmp_path / "out", **bad)
+
+
+def test_pretraining_loss_follows_the_reading(toybirds: Path, tmp_path: Path) -> None:
+    """Same seed, same first batch: 'sum' is B × 'mean' for every term (Eqs. 10-11); 'paper' (Eq. 8) changes
+    the word terms only."""
+    def first_record(name: str, **settings: object) -> dict[str, float]:
+        out = pretrain_damsm(toybirds, tmp_path / name, epochs=1, max_steps=1, eval_every_epoch=False,
+                             **{**TINY_RUN, **settings})
+        assert json.loads((out / DAMSM_JSON).read_text())["reduction"] == settings.get("reduction", "mean")
+        return json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+
+    mean, total = first_record("mean"), first_record("sum", reduction="sum")
+    batch = TINY_RUN["batch_size"]
+    for key in ("w1", "w2", "s1", "s2"):
+        assert total[key] == pytest.approx(batch * mean[key], rel=1e-5), key
+    paper = first_record("paper", word_score_mode="paper")
+    assert json.loads((tmp_path / "paper" / DAMSM_JSON).read_text())["word_score_mode"] == "paper"
+    assert paper["s1"] == pytest.approx(mean["s1"], rel=1e-6) and paper["s2"] == pytest.approx(mean["s2"], rel=1e-6)
+    assert abs(paper["w1"] - mean["w1"]) > 1e-3
+
+
+def test_pretraining_resume_refuses_another_reading(toybirds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    pretrain_damsm(toybirds, out, epochs=1, eval_every_epoch=False, **TINY_RUN)
+    # a checkpoint written before these settings existed resumes as the defaults
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    for key in ("word_score_mode", "reduction"):
+        del state["settings"][key]
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"reduction: 'mean' -> 'sum'.*resume=false"):
+        pretrain_damsm(toybirds, out, epochs=2, eval_every_epoch=False, reduction="sum", **TINY_RUN)
+    pretrain_damsm(toybirds, out, epochs=2, eval_every_epoch=False, **TINY_RUN)
+    assert json.loads((out / DAMSM_JSON).read_text())["step"] == 6

@@ -105,3 +105,43 @@ def test_invalid_values_are_rejected(kwargs: dict[str, object], match: str) -> N
 def test_unknown_field_in_dict() -> None:
     with pytest.raises(ValueError, match="valid names"):
         TrainConfig.from_dict({"batchsize": 3})
+
+
+def test_damsm_loss_readings_are_train_settings() -> None:
+    """γ1-γ3 and the readings of Eq. (8) / Eqs. (10)-(11) of the GAN's L_DAMSM: defaults as before, overridable."""
+    _, train = resolve("csagan", "cub")
+    assert (train.damsm_gamma1, train.damsm_gamma2, train.damsm_gamma3) == (5.0, 5.0, 10.0)
+    assert (train.damsm_word_score_mode, train.damsm_reduction) == ("code", "mean")
+    _, train = resolve("csagan", "smoke", ["damsm_word_score_mode=paper", "damsm_reduction=sum", "damsm_gamma1=4"])
+    assert (train.damsm_word_score_mode, train.damsm_reduction) == ("paper", "sum")
+    assert train.damsm_gamma1 == 4.0 and isinstance(train.damsm_gamma1, float)
+    assert TrainConfig.from_dict(train.to_dict()) == train
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("damsm_reduction=bogus", r"damsm_reduction='bogus' is invalid; choose one of \['mean', 'sum'\]"),
+        ("damsm_word_score_mode=max", r"damsm_word_score_mode='max' is invalid; choose one of \['code', 'paper'\]"),
+        ("damsm_gamma2=0", r"damsm_gamma2 must be a finite number > 0"),
+        ("damsm_gamma3=-1", r"damsm_gamma3 must be a finite number > 0"),
+    ],
+)
+def test_bad_damsm_reading_is_a_clear_error(override: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        resolve("csagan", "smoke", [override])
+
+
+def test_config_show_lists_damsm_readings_and_cli_rejects_bogus(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from csagan.cli import main
+
+    assert main(["config", "show", "csagan", "--set", "damsm_reduction=sum"]) == 0
+    shown = json.loads(capsys.readouterr().out)["train"]
+    assert {k: shown[k] for k in shown if k.startswith(("damsm_gamma", "damsm_word", "damsm_red"))} == {
+        "damsm_gamma1": 5.0, "damsm_gamma2": 5.0, "damsm_gamma3": 10.0, "damsm_word_score_mode": "code",
+        "damsm_reduction": "sum"}
+    assert main(["config", "show", "csagan", "--set", "damsm_reduction=bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damsm_reduction='bogus'" in err and "'mean', 'sum'" in err

@@ -338,3 +338,143 @@ def test_two_process_gloo_run_stays_in_sync(toy: dict[str, Path], tmp_path: Path
     assert ckpt["world_size"] == 2 and len(ckpt["train_rng"]) == 2
     assert not torch.equal(ckpt["train_rng"][0], ckpt["train_rng"][1])
     assert all(torch.equal(ckpt["generator"][k], r0["G"][k]) for k in r0["G"])
+
+
+# ----------------------------------------------------------------------------- AttnGAN's DAMSMencoders folder
+
+
+def test_cli_train_takes_attngan_damsm_folder_as_released(attngan_damsm: dict[str, Path], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`csagan train --damsm DAMSMencoders/bird` (text_encoder200.pth, image_encoder200.pth only) works."""
+    from csagan.cli import main
+    from csagan.damsm import InceptionEncoder
+
+    folder, data = attngan_damsm["damsm"], attngan_damsm["data"]
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+    run = tmp_path / "run"
+    rc = main(["train", "--config", "csagan", "--preset", "smoke", "--data", str(data), "--damsm", str(folder),
+               "--out", str(run), "--no-progress", "--set", "max_steps=1"])
+    assert rc == 0, capsys.readouterr().err
+    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()} == before  # read only
+    records = [r for r in read_metrics(run) if r["kind"] == "train"]
+    assert [r["step"] for r in records] == [1] and math.isfinite(records[0]["damsm"]) and records[0]["damsm"] > 0
+    meta = json.loads((run / "damsm" / "damsm.json").read_text())
+    assert meta["image_encoder"] == "inception" and meta["text_encoder_file"] == "text_encoder200.pth"
+    vocab = json.loads((run / "damsm" / "vocab.json").read_text())
+    assert vocab == json.loads((run / "vocab.json").read_text()) and len(vocab) == meta["n_words"]
+    loaded = load_run(run)  # sampling / evaluation read the run's self-contained damsm/ copy
+    want = torch.load(folder / "text_encoder200.pth", weights_only=True)
+    assert torch.equal(loaded.text_encoder.encoder.weight, want["encoder.weight"])
+    from csagan.pretrain import load_damsm
+
+    assert isinstance(load_damsm(run / "damsm").image_encoder, InceptionEncoder)
+
+
+def test_cli_train_with_attngan_folder_and_no_captions_pickle_names_it(
+    attngan_damsm: dict[str, Path], toy: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No vocab.json and no captions.pickle in --data: one line naming the file, before a vocabulary is built."""
+    from csagan.cli import main
+
+    data = tmp_path / "birds"
+    shutil.copytree(toy["data"], data, ignore=shutil.ignore_patterns("captions*.pickle"))
+    rc = main(["train", "--config", "csagan", "--preset", "smoke", "--data", str(data), "--damsm",
+               str(attngan_damsm["damsm"]), "--out", str(tmp_path / "run"), "--no-progress", "--set", "max_steps=1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"{data / 'captions.pickle'}" in err and "vocab.json" in err, err
+    assert not list(data.glob("captions*.pickle"))  # csagan's own (sorted) vocabulary was not built in its place
+
+
+# ----------------------------------------------------------------------------- GAN-time DAMSM readings
+
+
+def _hand_damsm(regions: torch.Tensor, code: torch.Tensor, words: torch.Tensor, sent: torch.Tensor,
+                cap_lens: torch.Tensor, class_ids: torch.Tensor, g1: float, g2: float, g3: float,
+                mode: str, reduction: str) -> float:
+    """L_DAMSM (Eq. 12) written out pair by pair: Eqs. 5-7 attention, Eq. 8 (either reading), Eqs. 9-11."""
+    regions, code, words, sent = (t.detach().double() for t in (regions, code, words, sent))
+    b = words.shape[0]
+    word_r = torch.zeros(b, b, dtype=torch.float64)  # [image j, caption i]
+    for i in range(b):
+        e = words[i, :, : int(cap_lens[i])]  # [D, T_i]
+        for j in range(b):
+            v = regions[j].flatten(1)  # [D, n]
+            s = e.T @ v  # (5) [T_i, n]
+            alpha = torch.softmax(g1 * torch.softmax(s, dim=0), dim=1)  # (6), (7)
+            c = v @ alpha.T  # region contexts [D, T_i]
+            rel = (c * e).sum(0) / (c.norm(dim=0) * e.norm(dim=0))  # R(c_t, e_t)
+            pooled = torch.log(torch.exp(g2 * rel).sum())  # (8), AttnGAN's reading
+            word_r[j, i] = pooled / g2 if mode == "paper" else pooled
+    sent_r = (code @ sent.T) / (code.norm(dim=1)[:, None] * sent.norm(dim=1)[None, :])
+    same = (class_ids[:, None] == class_ids[None, :]) & ~torch.eye(b, dtype=torch.bool)
+    total = 0.0
+    for r in (word_r, sent_r):
+        logits = (g3 * r).masked_fill(same, float("-inf"))
+        for m in (logits, logits.T):  # (10): P(D_i | Q_i) over captions; (11): P(Q_i | D_i) over images
+            nll = -torch.log(torch.exp(m.diagonal()) / torch.exp(m).sum(1))
+            total += float(nll.sum() if reduction == "sum" else nll.mean())
+    return total
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [[], ["damsm_word_score_mode=paper", "damsm_reduction=sum", "damsm_gamma1=4", "damsm_gamma3=7.5"]],
+    ids=["defaults", "paper-sum"],
+)
+def test_gan_damsm_settings_reach_the_generator_loss(
+    toy: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: list[str]
+) -> None:
+    """The run's damsm_* settings shape L_DAMSM of Eq. (25): the value is the hand-computed one (logged × λ3)."""
+    calls: list[tuple[Any, ...]] = []
+    real = engine.damsm_loss
+
+    def spy(*args: Any) -> Any:
+        out = real(*args)
+        calls.append((*args, float(out.total.detach())))
+        return out
+
+    monkeypatch.setattr(engine, "damsm_loss", spy)
+    m, t = _cfg(toy, "csagan", "max_steps=1", "sample_every=0", *settings)
+    run = train(m, t, toy["data"], tmp_path / "run", progress=False)
+    cfg = json.loads((run / "config.json").read_text())["train"]
+    want = {"damsm_gamma1": 5.0, "damsm_gamma2": 5.0, "damsm_gamma3": 10.0, "damsm_word_score_mode": "code",
+            "damsm_reduction": "mean"}
+    if settings:
+        want.update(damsm_gamma1=4.0, damsm_gamma3=7.5, damsm_word_score_mode="paper", damsm_reduction="sum")
+    assert {k: cfg[k] for k in want} == want
+    (regions, code, words, sent, cap_lens, class_ids, used, value), = calls
+    assert used == engine.gan_damsm_config(t)
+    hand = _hand_damsm(regions, code, words, sent, cap_lens.cpu(), class_ids.cpu(), want["damsm_gamma1"],
+                       want["damsm_gamma2"], want["damsm_gamma3"], want["damsm_word_score_mode"],
+                       want["damsm_reduction"])
+    assert value == pytest.approx(hand, rel=1e-4)
+    logged = [r for r in read_metrics(run) if r["kind"] == "train"][0]["damsm"]  # the λ3-weighted term
+    assert logged == pytest.approx(m.damsm_weight * hand, rel=1e-4)
+
+
+def test_gan_damsm_defaults_are_the_former_constants() -> None:
+    from csagan.damsm import DAMSMConfig
+    from csagan.train.config import TrainConfig
+
+    assert engine.gan_damsm_config(TrainConfig()) == DAMSMConfig(5.0, 5.0, 10.0, "code", "mean")
+    assert engine.GAN_DAMSM_CONFIG == DAMSMConfig(gamma1=5.0, gamma2=5.0, gamma3=10.0)
+
+
+def test_resume_refuses_other_damsm_settings(toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(csagan_run, run)
+    m, t = _cfg(toy, "csagan", "max_steps=3", "damsm_reduction=sum", "damsm_gamma1=4")
+    with pytest.raises(ValueError, match=r"train\.damsm_gamma1: 5\.0 -> 4\.0; train\.damsm_reduction: 'mean' -> 'sum'"):
+        train(m, t, toy["data"], run, resume=True, progress=False)
+
+
+def test_checkpoint_without_damsm_settings_resumes_as_the_defaults(toy: dict[str, Path], csagan_run: Path) -> None:
+    """A checkpoint written before the damsm_* fields existed was trained with today's defaults."""
+    state = load_checkpoint(csagan_run / "checkpoint.pt")
+    new_keys = ("damsm_gamma", "damsm_word", "damsm_red")
+    old = {**state, "train_config": {k: v for k, v in state["train_config"].items() if not k.startswith(new_keys)}}
+    m, t = _cfg(toy, "csagan", "max_steps=3")
+    engine._check_resume_config(old, m, t, csagan_run)
+    with pytest.raises(ValueError, match=r"train\.damsm_word_score_mode: 'code' -> 'paper'"):
+        engine._check_resume_config(old, m, t.replace(damsm_word_score_mode="paper"), csagan_run)

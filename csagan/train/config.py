@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
+WordScoreMode = Literal["code", "paper"]
+Reduction = Literal["mean", "sum"]
 
 #: Fields that may differ between a run and its ``--resume`` (they do not change the numbers).
 RESUMABLE_FIELDS: frozenset[str] = frozenset(
@@ -87,6 +89,13 @@ class TrainConfig:
             besides ``checkpoint.pt`` (0 = none).
         sample_captions: captions of the periodic sample grids (empty: the first test captions).
         truncation: DF-GAN's sampling noise for grids: N(0, 1) truncated to [−2, 2], times this.
+    Objective (L_DAMSM in the generator's Eq. 25; :class:`csagan.damsm.DAMSMConfig`)
+        damsm_gamma1, damsm_gamma2, damsm_gamma3: γ1 (Eq. 7), γ2 (Eq. 8), γ3 (Eq. 9); DF-GAN /
+            SSA-GAN's 5, 5, 10 (pretraining uses γ1 = 4).
+        damsm_word_score_mode: Eq. (8) as AttnGAN computes it, ``"code"`` (log Σ exp(γ2 R)), or as
+            printed, ``"paper"`` (with the 1/γ2 power).
+        damsm_reduction: Eqs. (10)-(11) averaged over the batch, ``"mean"`` (AttnGAN, what λ3 = 0.05
+            was tuned for), or summed as printed, ``"sum"``.
     Inputs
         damsm_dir: the pretrained DAMSM folder (``csagan pretrain-damsm``), required.
         mask_source: a csagan run folder whose ``generator.pt`` gives the frozen mask predictors
@@ -116,6 +125,11 @@ class TrainConfig:
     truncation: float = 0.88
     sample_captions: tuple[str, ...] = field(default_factory=tuple)
     keep_checkpoints: int = 0
+    damsm_gamma1: float = 5.0
+    damsm_gamma2: float = 5.0
+    damsm_gamma3: float = 10.0
+    damsm_word_score_mode: WordScoreMode = "code"
+    damsm_reduction: Reduction = "mean"
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self), globalns=globals())
@@ -144,6 +158,11 @@ class TrainConfig:
             raise ValueError("TrainConfig.precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU.")
         if self.truncation <= 0:
             raise ValueError(f"TrainConfig.truncation must be > 0, got {self.truncation}.")
+        for name in ("damsm_gamma1", "damsm_gamma2", "damsm_gamma3"):
+            value = float(getattr(self, name))
+            if not 0 < value < float("inf"):
+                raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {value}.")
+            object.__setattr__(self, name, value)  # 5 and 5.0 are the same setting (config.json, resume)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of all fields (tuples become lists; inverse of :meth:`from_dict`)."""

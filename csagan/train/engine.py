@@ -11,7 +11,8 @@ from the frozen DAMSM text encoder, Eqs. 13-15):
    when ``kl_side="discriminator"`` (then D's optimiser also updates the CSA network, the literal
    reading of Eq. 24; x̂ is regenerated for the G step because those weights changed).
 3. Generator step, Eq. (25): −E[D(x̂, s)] + λ3 · L_DAMSM(image encoder(x̂), w, s) (Eq. 12, skipped
-   when λ3 = 0; same-class pairs are not negatives) + λ2 · KL (Eq. 16) when CSA is on and
+   when λ3 = 0; same-class pairs are not negatives; γ1, γ2, γ3, the reading of Eq. 8 and the reduction
+   of Eqs. 10-11 are the run's ``damsm_*`` settings, :func:`gan_damsm_config`) + λ2 · KL (Eq. 16) when CSA is on and
    ``kl_side="generator"``. The text and image encoders are frozen; gradients pass through the
    image encoder into x̂ only. D's parameters do not collect gradients in this step.
 
@@ -56,7 +57,7 @@ from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset,
 from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
-from csagan.pretrain import LoadedDAMSM, file_sha256, load_damsm
+from csagan.pretrain import LoadedDAMSM, file_sha256, find_vocab_source, load_damsm
 from csagan.runlock import folder_lock
 from csagan.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -88,6 +89,7 @@ __all__ = [
     "TrainStep",
     "TrainingDivergedError",
     "caption_grid",
+    "gan_damsm_config",
     "main",
     "resolve_device",
     "train",
@@ -96,8 +98,27 @@ __all__ = [
 
 EvalFn = Callable[[int, Generator], dict[str, float]]
 CONFIG_JSON = "config.json"
-#: DF-GAN / SSA-GAN's DAMSM factors for the GAN objective (γ1 = 5 instead of pretraining's 4).
-GAN_DAMSM_CONFIG = DAMSMConfig(gamma1=5.0, gamma2=5.0, gamma3=10.0)
+
+
+def gan_damsm_config(train_cfg: TrainConfig) -> DAMSMConfig:
+    """The :class:`DAMSMConfig` of L_DAMSM in the generator objective (Eq. 25) of a run.
+
+    From the run's ``damsm_gamma1/2/3`` (Eqs. 7-9), ``damsm_word_score_mode`` (Eq. 8: ``"code"``,
+    AttnGAN's ``log Σ exp(γ2 R)``, or ``"paper"``, with the printed 1/γ2) and ``damsm_reduction``
+    (Eqs. 10-11: ``"mean"`` as AttnGAN/DF-GAN, or ``"sum"`` as printed).
+    """
+    return DAMSMConfig(
+        gamma1=train_cfg.damsm_gamma1,
+        gamma2=train_cfg.damsm_gamma2,
+        gamma3=train_cfg.damsm_gamma3,
+        word_score_mode=train_cfg.damsm_word_score_mode,
+        reduction=train_cfg.damsm_reduction,
+    )
+
+
+#: The default GAN-time DAMSM factors: DF-GAN / SSA-GAN's (γ1 = 5 instead of pretraining's 4, γ2 = 5,
+#: γ3 = 10, AttnGAN's Eq. 8 and batch mean); a run's own are :func:`gan_damsm_config`.
+GAN_DAMSM_CONFIG = gan_damsm_config(TrainConfig())
 _D_TERMS = ("d_real", "d_fake", "d_mismatch", "magp", "kl_d", "d_total")
 _G_TERMS = ("g_adv", "damsm", "kl", "g_total")
 
@@ -213,8 +234,10 @@ def _load_mask_source(generator: Generator, mask_source: str) -> None:
 def _check_resume_config(saved: dict[str, Any], model_cfg: ModelConfig, train_cfg: TrainConfig, where: Path,
                          change_lr: bool = False) -> None:
     ok = RESUMABLE_FIELDS | ({"lr_g", "lr_d"} if change_lr else set())
+    # a field a checkpoint of an older csagan lacks (e.g. damsm_reduction) was trained with its default
+    saved_train = {**TrainConfig().to_dict(), **saved["train_config"]}
     diffs = [f"model.{d}" for d in config_differences(saved["model_config"], model_cfg.to_dict())]
-    diffs += [f"train.{d}" for d in config_differences(saved["train_config"], train_cfg.to_dict(), ok)]
+    diffs += [f"train.{d}" for d in config_differences(saved_train, train_cfg.to_dict(), ok)]
     if diffs:
         raise ValueError(
             f"cannot resume {where}: the configuration differs from the run's in {len(diffs)} field(s): "
@@ -321,6 +344,7 @@ class TrainStep:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train_cfg.precision)
         self.lambdas = (model_cfg.magp_weight, model_cfg.kl_weight, model_cfg.damsm_weight)
         self.gen = gen if gen is not None else _rank_generator(train_cfg.seed, self.info.rank, device)
+        self.damsm_cfg = gan_damsm_config(train_cfg)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The step's autocast context (a no-op in fp32)."""
@@ -409,7 +433,7 @@ class TrainStep:
                 damsm: Tensor | None = None
                 if self.mcfg.damsm_weight > 0:
                     regions, code = self.image_encoder(fake)
-                    damsm = damsm_loss(regions, code, words, sent, cap_lens, class_ids, GAN_DAMSM_CONFIG).total
+                    damsm = damsm_loss(regions, code, words, sent, cap_lens, class_ids, self.damsm_cfg).total
             kl_g = kl_divergence(out.csa.mu, out.csa.logvar) if out.csa is not None else None
             g = generator_objective(g_s, damsm=damsm, kl=kl_g, lambdas=self.lambdas, kl_side=self.mcfg.kl_side)
             g_named = {"g_adv": g["adv"], "damsm": g["damsm"], "kl": g["kl"], "g_total": g["total"]}
@@ -448,12 +472,6 @@ class _Trainer:
         resume_state: dict[str, Any] | None,
     ) -> None:
         self.mcfg, self.tcfg, self.run_dir, self.info, self.device = model_cfg, train_cfg, run_dir, info, device
-        self.dataset = TextImageDataset(data_dir, "train", image_size=train_cfg.image_size, seed=train_cfg.seed)
-        self.data_info = _dataset_info(self.dataset)
-        if resume_state is not None:
-            _check_resume_data(resume_state.get("data"), self.data_info, run_dir)
-        if model_cfg.damsm_weight > 0 and info.rank == 0:
-            warn_if_single_class(self.dataset.class_ids, data_dir, "train")
         damsm_dir = Path(train_cfg.damsm_dir) if train_cfg.damsm_dir else run_dir / "damsm"
         if resume_state is not None and not damsm_dir.is_dir() and (run_dir / "damsm").is_dir():
             damsm_dir = run_dir / "damsm"
@@ -462,7 +480,15 @@ class _Trainer:
                 "damsm_dir is not set: the GAN needs a pretrained DAMSM text encoder. Run `csagan pretrain-damsm` "
                 "on this dataset and pass --set damsm_dir=<folder>."
             )
-        self.damsm = load_damsm(damsm_dir, map_location=device)
+        if damsm_dir.is_dir():  # AttnGAN's released folder (no vocab.json) needs the data's own captions.pickle,
+            find_vocab_source(damsm_dir, data_dir)  # checked before the dataset would build a vocabulary of its own
+        self.dataset = TextImageDataset(data_dir, "train", image_size=train_cfg.image_size, seed=train_cfg.seed)
+        self.data_info = _dataset_info(self.dataset)
+        if resume_state is not None:
+            _check_resume_data(resume_state.get("data"), self.data_info, run_dir)
+        if model_cfg.damsm_weight > 0 and info.rank == 0:
+            warn_if_single_class(self.dataset.class_ids, data_dir, "train")
+        self.damsm = load_damsm(damsm_dir, map_location=device, data_dir=self.dataset.captions_path or data_dir)
         _check_damsm(self.damsm, self.dataset, model_cfg, damsm_dir)
         self.damsm_dir = damsm_dir
         self.text_encoder = self.damsm.text_encoder
