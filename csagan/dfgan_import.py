@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 PARTS: tuple[str, ...] = ("netG", "netD", "netC")
-#: DF-GAN's optimiser settings (ANCHORS: Adam(0.0, 0.9), lr_G 1e-4, lr_D 4e-4), used when the file has none.
+#: DF-GAN's optimiser settings (its main.py: Adam(0.0, 0.9), lr_G 1e-4, lr_D 4e-4), used when the file has none.
 DFGAN_LR_G, DFGAN_LR_D, DFGAN_BETAS = 1e-4, 4e-4, (0.0, 0.9)
 #: The model fields read from the weights (an override of one of them must agree with the file).
 SIZE_FIELDS: tuple[str, ...] = ("image_size", "nf", "d_nf", "z_dim", "text_dim")
@@ -465,7 +465,7 @@ def import_dfgan(
     from csagan.pretrain import load_damsm
     from csagan.train.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, capture_rng_state
     from csagan.train.config import parse_override, resolve, run_config_json
-    from csagan.train.engine import CONFIG_JSON, _copy_damsm, _rank_generator
+    from csagan.train.engine import CONFIG_JSON, copy_damsm, rank_generator
 
     src, run_dir = Path(path), Path(out)
     _check_out(run_dir)
@@ -532,7 +532,7 @@ def import_dfgan(
         }  # fmt: skip
 
     device = resolve_device(train_cfg.device)
-    train_rng = _rank_generator(train_cfg.seed, 0, device).get_state().cpu()
+    train_rng = rank_generator(train_cfg.seed, 0, device).get_state().cpu()
     from csagan import __version__
 
     cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
@@ -578,7 +578,7 @@ def import_dfgan(
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.import-", dir=run_dir.parent))
     try:
         (tmp / CONFIG_JSON).write_text(run_config_json(model_cfg, train_cfg), encoding="utf-8")
-        _copy_damsm(damsm, tmp)
+        copy_damsm(damsm, tmp)
         atomic_save(checkpoint, tmp / CHECKPOINT_NAME)
         atomic_save({"format": "csagan-generator", "model_config": model_cfg.to_dict(),
                      "state_dict": checkpoint["generator"], "step": 0}, tmp / GENERATOR_NAME)  # fmt: skip

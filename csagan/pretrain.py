@@ -932,7 +932,7 @@ def pretrain_damsm(
 
     Settings are :data:`PRETRAIN_DEFAULTS`, updated by the named ``preset`` (:data:`DAMSM_PRESETS`)
     and then by keyword ``overrides``; unknown names raise ``ValueError``. The recipe
-    (ANCHORS.md "AttnGAN's DAMSM"): L_DAMSM = L^w_1 + L^w_2 + L^s_1 + L^s_2 (Eq. 12) with
+    (AttnGAN's DAMSM pretraining): L_DAMSM = L^w_1 + L^w_2 + L^s_1 + L^s_2 (Eq. 12) with
     γ1 = 4, γ2 = 5, γ3 = 10, AttnGAN's reading of Eq. 8 and the batch mean in Eqs. 10-11 (settings
     ``gamma1``-``gamma3``, ``word_score_mode``, ``reduction``) and same-class negatives masked;
     Adam (lr 0.002, β = (0.5, 0.999))

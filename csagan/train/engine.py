@@ -59,6 +59,7 @@ from csagan.losses import discriminator_objective, generator_objective, gp_print
 from csagan.models import Discriminator, Generator
 from csagan.pretrain import LoadedDAMSM, file_sha256, find_vocab_source, load_damsm
 from csagan.runlock import folder_lock
+from csagan.sample import truncated_noise
 from csagan.train.checkpoint import (
     CHECKPOINT_NAME,
     GENERATOR_NAME,
@@ -93,7 +94,8 @@ __all__ = [
     "main",
     "resolve_device",
     "train",
-    "truncated_noise",
+    "copy_damsm",
+    "rank_generator",
 ]
 
 EvalFn = Callable[[int, Generator], dict[str, float]]
@@ -141,20 +143,6 @@ class _Position:
 
 
 
-def truncated_noise(n: int, z_dim: int, truncation: float, seed: int) -> Tensor:
-    """DF-GAN's sampling noise: N(0, 1) resampled until inside [−2, 2], times ``truncation``.
-
-    Drawn on the CPU from a generator seeded with ``seed`` (fixed noise for sample grids).
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(n, z_dim, generator=gen)
-    bad = z.abs() > 2.0
-    while bool(bad.any()):
-        z[bad] = torch.randn(int(bad.sum()), generator=gen)
-        bad = z.abs() > 2.0
-    return z * truncation
-
-
 def caption_grid(images: Tensor, captions: Sequence[str], cols: int = 8, min_cell: int = 96) -> Image.Image:
     """A PNG-ready grid: each image (in [−1, 1], [N, 3, S, S]) with its caption written under it."""
     if images.dim() != 4 or images.shape[1] != 3 or images.shape[0] != len(captions):
@@ -183,7 +171,8 @@ def caption_grid(images: Tensor, captions: Sequence[str], cols: int = 8, min_cel
     return grid
 
 
-def _rank_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
+def rank_generator(seed: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator of a process's training noise (z, CSA's ε, MA-GP's draws): one stream per (seed, rank)."""
     state = np.random.SeedSequence([seed, rank, 0x6A4]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator(device=device).manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
@@ -204,8 +193,9 @@ def _check_damsm(damsm: LoadedDAMSM, dataset: TextImageDataset, model_cfg: Model
         )
 
 
-def _copy_damsm(damsm: LoadedDAMSM, run_dir: Path) -> None:
-    """Write the run's self-contained ``damsm/`` copy and ``vocab.json`` (contract_runs)."""
+def copy_damsm(damsm: LoadedDAMSM, run_dir: Path) -> None:
+    """Write the run's self-contained ``damsm/`` copy and ``vocab.json``, so that ``sample`` and
+    ``evaluate`` need only the run folder."""
     folder = run_dir / "damsm"
     folder.mkdir(parents=True, exist_ok=True)
     cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}
@@ -343,7 +333,7 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler(device.type, enabled=train_cfg.precision == "fp16")
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train_cfg.precision)
         self.lambdas = (model_cfg.magp_weight, model_cfg.kl_weight, model_cfg.damsm_weight)
-        self.gen = gen if gen is not None else _rank_generator(train_cfg.seed, self.info.rank, device)
+        self.gen = gen if gen is not None else rank_generator(train_cfg.seed, self.info.rank, device)
         self.damsm_cfg = gan_damsm_config(train_cfg)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -506,7 +496,7 @@ class _Trainer:
                 )
             _load_mask_source(g, train_cfg.mask_source)
         self.step_runner = TrainStep(model_cfg, train_cfg, g, d, self.text_encoder, self.image_encoder, device,
-                                     info=info, gen=_rank_generator(train_cfg.seed, info.rank, device),
+                                     info=info, gen=rank_generator(train_cfg.seed, info.rank, device),
                                      on_diverged=self._diverged)
         st = self.step_runner  # the same objects, so checkpoints and samples see the step's state
         self.memory_format, self.G, self.D, self.G_fwd = st.memory_format, st.G, st.D, st.G_fwd
@@ -666,7 +656,9 @@ class _Trainer:
             cap_lens = torch.tensor(lens, dtype=torch.long, device=self.device)
             with torch.no_grad():
                 _, sent = self.text_encoder(captions, cap_lens)
-            z = truncated_noise(len(texts), self.mcfg.z_dim, self.tcfg.truncation, self.tcfg.seed).to(self.device)
+            # the noise `csagan sample --seed <seed> --truncation <truncation>` draws for the same captions
+            gen = torch.Generator().manual_seed(int(self.tcfg.seed))
+            z = truncated_noise(len(texts), self.mcfg.z_dim, self.tcfg.truncation, gen).to(self.device)
             self._sample_inputs = (z, sent.float(), texts)
         return self._sample_inputs
 
@@ -770,7 +762,7 @@ def train(
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / CONFIG_JSON, run_config_json(model_cfg, train_cfg))
             if trainer.damsm_dir.resolve() != (run_dir / "damsm").resolve():
-                _copy_damsm(trainer.damsm, run_dir)
+                copy_damsm(trainer.damsm, run_dir)
             if resume:
                 logger.truncate_after(trainer.pos.step)
             else:  # no checkpoint: the logs of a run killed before its first one start afresh
