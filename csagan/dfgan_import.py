@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 PARTS: tuple[str, ...] = ("netG", "netD", "netC")
-#: DF-GAN's optimiser settings (its main.py: Adam(0.0, 0.9), lr_G 1e-4, lr_D 4e-4), used when the file has none.
+#: DF-GAN's optimiser settings (DF-GAN's released code: Adam(0.0, 0.9), lr_G 1e-4, lr_D 4e-4), used when the file has none.
 DFGAN_LR_G, DFGAN_LR_D, DFGAN_BETAS = 1e-4, 4e-4, (0.0, 0.9)
 #: The model fields read from the weights (an override of one of them must agree with the file).
 SIZE_FIELDS: tuple[str, ...] = ("image_size", "nf", "d_nf", "z_dim", "text_dim")
