@@ -76,6 +76,7 @@ __all__ = [
     "TransformName",
     "build_captions",
     "collate",
+    "apply_transform",
     "crop_to_bbox",
     "detect_dataset",
     "find_image",
@@ -362,7 +363,7 @@ def _to_unit_range(img: Image.Image) -> torch.Tensor:
     return tensor.mul_(2.0).sub_(1.0)
 
 
-def _apply_transform(
+def apply_transform(
     img: Image.Image, size: int, name: TransformName, generator: torch.Generator
 ) -> torch.Tensor:
     """AttnGAN's transform: resize the shorter side to ``int(size*76/64)``, then crop ``size``.
@@ -832,7 +833,7 @@ class TextImageDataset(Dataset[TextImageItem]):
         n = self.captions_per_image
         k = int(torch.randint(0, n, (1,), generator=gen))
         caption, length = fixed_length_caption(self._captions[index * n + k], self.words_num, gen)
-        image = _apply_transform(self.load_pil(index), self.image_size, self.transform_name, gen)
+        image = apply_transform(self.load_pil(index), self.image_size, self.transform_name, gen)
         return TextImageItem(
             image=image,
             caption=caption,

@@ -33,7 +33,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from csagan.data.attributes import ATTRIBUTE_VALUES
-from csagan.data.datasets import TextImageDataset, _apply_transform, crop_to_bbox
+from csagan.data.datasets import TextImageDataset, apply_transform, crop_to_bbox
 from csagan.data.toybirds import as_stored, render_bird, sample_attributes
 from csagan.devices import resolve_device
 from csagan.evaluator.model import AttributeEvaluator
@@ -93,7 +93,7 @@ def eval_view(bird: Any, image_size: int, image_format: str = "jpg") -> Tensor:
     it, then resize and centre crop)."""
     x, y, w, h = (float(f"{v:.2f}") for v in bird.bbox)  # bounding_boxes.txt keeps 2 decimals
     view = crop_to_bbox(as_stored(bird.image, image_format), (int(x), int(y), int(w), int(h)))
-    img = _apply_transform(view, image_size, "eval", torch.Generator())
+    img = apply_transform(view, image_size, "eval", torch.Generator())
     return img.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
