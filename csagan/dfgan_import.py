@@ -462,7 +462,7 @@ def import_dfgan(
         FileNotFoundError, FileExistsError, ValueError (:class:`DFGANImportError`): bad input, one line each.
     """
     from csagan.devices import resolve_device
-    from csagan.pretrain import load_damsm
+    from csagan.damsm_io import load_damsm
     from csagan.train.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, capture_rng_state
     from csagan.train.config import parse_override, resolve, run_config_json
     from csagan.train.engine import CONFIG_JSON, copy_damsm, rank_generator

@@ -178,7 +178,7 @@ def _check_counts(chosen: Sequence[str], n: int, is_splits: int, rprec_candidate
 def _test_split(data_dir: str | os.PathLike[str], run: Any, seed: int) -> Any:
     """The test split at the generator's size (``eval`` transform), checked against the run's vocabulary."""
     from csagan.data.datasets import TextImageDataset
-    from csagan.pretrain import vocab_to_list
+    from csagan.damsm_io import vocab_to_list
 
     dataset = TextImageDataset(
         Path(data_dir), "test", image_size=run.model_config.image_size, transform="eval", seed=seed
@@ -347,7 +347,7 @@ def _rprec_metric(
 ) -> dict[str, Any]:
     """R-precision of the generated images against their own captions (run's DAMSM encoders)."""
     from csagan.metrics.rprecision import r_precision
-    from csagan.pretrain import load_damsm
+    from csagan.damsm_io import load_damsm
     from csagan.sample import encode_captions
 
     image_encoder = load_damsm(run_dir / "damsm", map_location=opts["device"]).image_encoder

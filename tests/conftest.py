@@ -26,7 +26,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from csagan.damsm import SmallCNNEncoder
     from csagan.data.datasets import TextImageDataset
     from csagan.data.toybirds import make_toybirds
-    from csagan.pretrain import save_damsm
+    from csagan.damsm_io import save_damsm
     from csagan.text import RNNEncoder
 
     base = tmp_path_factory.mktemp("train_engine")

@@ -137,7 +137,7 @@ def test_report_metrics_equal_direct_computation(
     from csagan.evaluator import caption_mentions, domain_fid, domain_is, evaluate_alignment, load_evaluator
     from csagan.metrics.inception_score import inception_score
     from csagan.metrics.rprecision import encode_pairs, r_precision_from_codes
-    from csagan.pretrain import load_damsm
+    from csagan.damsm_io import load_damsm
     from csagan.sample import encode_captions
     from csagan.train.run import load_run
 

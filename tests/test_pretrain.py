@@ -11,23 +11,18 @@ import torch
 
 from csagan.damsm import DAMSM, DAMSMConfig, SmallCNNEncoder
 from csagan.data.datasets import TextImageDataset, TextImageItem, collate
-from csagan.pretrain import (
+from csagan.pretrain import DAMSM_PRESETS, damsm_settings, lr_at_epoch, parse_overrides, pretrain_damsm, train_step
+from csagan.damsm_io import (
     DAMSM_JSON,
-    DAMSM_PRESETS,
     IMAGE_ENCODER_FILE,
     TEXT_ENCODER_FILE,
     VOCAB_FILE,
-    LoadedDAMSM,
-    damsm_settings,
     load_damsm,
-    lr_at_epoch,
-    parse_overrides,
-    pretrain_damsm,
-    retrieval_accuracy,
+    LoadedDAMSM,
     save_damsm,
-    train_step,
     vocab_to_list,
 )
+from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.text import RNNEncoder
 
 
@@ -351,7 +346,7 @@ def test_import_attngan_release_into_a_damsm_folder(tmp_path: Path) -> None:
     """AttnGAN-style files (Inception image encoder, captions pickle) become a loadable folder."""
     from csagan.damsm import InceptionEncoder
     from csagan.data.safe_pickle import safe_dump_pickle
-    from csagan.pretrain import import_attngan_damsm
+    from csagan.damsm_io import import_attngan_damsm
 
     torch.manual_seed(0)
     text = RNNEncoder(len(VOCAB))

@@ -156,10 +156,10 @@ def test_ties_can_count_as_misses() -> None:
 
 
 def test_pretrain_retrieval_uses_this_module() -> None:
-    # csagan.pretrain.retrieval_accuracy's R-precision is one round of r_precision_from_codes
+    # csagan.metrics.retrieval.retrieval_accuracy's R-precision is one round of r_precision_from_codes
     # with ties as misses, on the codes of the queried items.
     from csagan.data.datasets import TextImageItem
-    from csagan.pretrain import retrieval_accuracy
+    from csagan.metrics.retrieval import retrieval_accuracy
 
     g = torch.Generator().manual_seed(11)
     table = torch.randn(40, 8, generator=g)

@@ -24,7 +24,7 @@ import torch
 
 from csagan.config import list_configs
 from csagan.damsm import SmallCNNEncoder
-from csagan.pretrain import save_damsm
+from csagan.damsm_io import save_damsm
 from csagan.text import RNNEncoder
 from csagan.train import engine
 from csagan.train.checkpoint import load_checkpoint
@@ -365,7 +365,7 @@ def test_cli_train_takes_attngan_damsm_folder_as_released(attngan_damsm: dict[st
     loaded = load_run(run)  # sampling / evaluation read the run's self-contained damsm/ copy
     want = torch.load(folder / "text_encoder200.pth", weights_only=True)
     assert torch.equal(loaded.text_encoder.encoder.weight, want["encoder.weight"])
-    from csagan.pretrain import load_damsm
+    from csagan.damsm_io import load_damsm
 
     assert isinstance(load_damsm(run / "damsm").image_encoder, InceptionEncoder)
 

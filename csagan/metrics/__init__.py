@@ -10,6 +10,7 @@
 * :mod:`~csagan.metrics.reference` — reference statistics of a dataset split or an image
   folder (:func:`split_statistics`, :func:`folder_statistics`; ``csagan fid-stats``).
 * :mod:`~csagan.metrics.rprecision` — R-precision with DAMSM encoders.
+* :mod:`~csagan.metrics.retrieval` — image → caption retrieval on dataset items (DAMSM pretraining's score).
 
 Names are imported lazily so that ``import csagan.metrics`` stays cheap.
 """

@@ -14,7 +14,7 @@ expected hit of breaking the tie at random (identical captions have identical co
 
 The core, :func:`r_precision_from_codes`, works on precomputed codes, and
 :func:`r_precision_from_scores` on a precomputed score matrix (e.g. word-level scores); both
-share one candidate-drawing loop, which ``csagan.pretrain.retrieval_accuracy`` also uses (with
+share one candidate-drawing loop, which ``csagan.metrics.retrieval.retrieval_accuracy`` also uses (with
 ``ties="miss"``: there a tie counts as a miss).
 """
 

@@ -57,7 +57,7 @@ from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset,
 from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
-from csagan.pretrain import LoadedDAMSM, file_sha256, find_vocab_source, load_damsm
+from csagan.damsm_io import file_sha256, find_vocab_source, load_damsm, LoadedDAMSM
 from csagan.runlock import folder_lock
 from csagan.sample import truncated_noise
 from csagan.train.checkpoint import (

@@ -16,7 +16,7 @@ import torch
 
 from csagan.config import ModelConfig
 from csagan.models import Generator
-from csagan.pretrain import load_damsm, read_vocab
+from csagan.damsm_io import load_damsm, read_vocab
 from csagan.safe_load import load_torch_file
 from csagan.text import RNNEncoder
 from csagan.train.checkpoint import GENERATOR_NAME
