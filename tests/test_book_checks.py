@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import re
 import tokenize
@@ -321,7 +322,7 @@ def execution_problems(cells: list[dict]) -> list[str]:
     present = [(i, n) for i, n in counts if n is not None]
     if counts and not present:
         problems.append("no code cell has an execution count: the notebook was never executed")
-    for (i, a), (j, b) in zip(present, present[1:]):
+    for (i, a), (j, b) in itertools.pairwise(present):
         if not b > a:
             problems.append(f"cell {j} has execution count {b} after cell {i}'s {a}: re-execute the notebook top to bottom")
     for i, c in enumerate(cells):
