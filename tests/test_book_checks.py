@@ -11,18 +11,35 @@ wrong value stops ``make execute``, nbval and papermill instead of being committ
     :data:`EXEMPT` would list a chapter with its reason);
 (c) a code cell that *prints* a comparison (``allclose``, ``isclose``, ``torch.equal``,
     ``np.testing``, ``.abs().max()``, "max abs", or a comparison operator inside ``print``) is
-    tagged ``verify``: a printed comparison is a verification and must not stay display-only;
+    tagged ``verify``: a printed comparison is a verification and must not stay display-only (an
+    exercise's ``checker`` cell, which asserts, is exempt);
 (d) equation labels are unique across the book: MyST labels (``$$ ... $$ (label)`` and
     ``{math}`` with ``:label:``) and the derived ``\\tag{..}`` numbers (those with a letter, such
     as (24a)) name one equation each. A chapter that reuses a label of an earlier chapter (in
     ``_toc.yml`` order) fails. Plain paper numbers such as (24) may be shown again in a later
-    chapter, since they name the paper's own equation.
+    chapter, since they name the paper's own equation;
+(e) every figure has a numbered caption and a label: a code cell with an ``image/png`` output
+    carries myst-nb's cell metadata ``mystnb.figure.caption`` (non-empty) and ``mystnb.figure.name``
+    (rendered as a numbered figure without re-execution; ``numfig`` is on in Jupyter Book), and a
+    glued figure (a ``glue`` output holding ``image/png``) shown by a ``{glue:figure}`` directive
+    has a caption and ``:name:``. A cell with several image outputs would give one name to several
+    figures, so it fails too (split the cell). Figure names are unique across the book (cell
+    metadata, ``{glue:figure}`` and ``{figure}`` directives together);
+(f) every ``{glue}``/``{glue:}``/``{glue:text}``/``{glue:any}``/``{glue:md}`` role and ``{glue:figure}``
+    / ``{glue:math}`` directive in a notebook's Markdown names a value that the notebook's committed
+    outputs glue (an output whose metadata ``scrapbook.name`` is that name), so that the rendered
+    number exists and comes from this notebook's run (``other_notebook::name`` is looked up there);
+(g) the committed outputs are current, as far as the file can tell: the notebook was executed
+    (at least one code cell has an ``execution_count``), the counts that are present increase
+    strictly from top to bottom (no cell was re-run or moved out of order after a run), and no
+    output is an error.
 """
 
 from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import re
 import tokenize
@@ -139,6 +156,15 @@ def test_verify_cells_assert(path: Path) -> None:
     )
 
 
+def is_checker(cell: dict) -> bool:
+    """A cell tagged ``checker`` (an exercise's checker, kept in the student edition) that asserts.
+
+    It defines a function that asserts a student's answer against the package and prints "correct";
+    its comparisons are assertions, so rule (c) does not ask for the ``verify`` tag.
+    """
+    return "checker" in _tags(cell) and has_assertion(_source(cell))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_printed_comparisons_are_verify_cells(path: Path) -> None:
     """(c): every code cell that prints a comparison is tagged 'verify'."""
@@ -146,6 +172,7 @@ def test_printed_comparisons_are_verify_cells(path: Path) -> None:
         i
         for i, c in enumerate(_cells(path))
         if c["cell_type"] == "code" and "verify" not in _tags(c) and prints_comparison(_source(c))
+        and not is_checker(c)
     ]
     assert not untagged, (
         f"{path.name}: cell(s) {untagged} print a comparison but are not tagged 'verify' "
@@ -223,6 +250,137 @@ def test_equation_labels_unique(path: Path) -> None:
     assert not problems, f"{path.relative_to(ROOT)}: " + "; ".join(problems)
 
 
+# --------------------------------------------------------------------------- (e) figures, (f) glue, (g) outputs
+
+GLUE_ROLE = re.compile(r"\{glue(?::(?:any|text|md)?)?\}`([^`]+)`")
+GLUE_DIRECTIVE = re.compile(r"^\s*(?:`{3,}|~{3,}|:{3,})\{glue:(?:figure|math|md|any)\}[ \t]*(\S+)", re.MULTILINE)
+GLUE_FIGURE = re.compile(
+    r"^[ \t]*(`{3,}|~{3,}|:{3,})\{glue:figure\}[ \t]*(\S+)[ \t]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL
+)
+FIGURE_DIRECTIVE = re.compile(r"^[ \t]*(`{3,}|~{3,}|:{3,})\{figure\}[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+NAME_OPTION = re.compile(r"^[ \t]*:name:[ \t]*(\S+)", re.MULTILINE)
+
+
+def _glue_name(output: dict) -> str | None:
+    """The name a ``myst_nb.glue`` output stores (metadata ``scrapbook.name``), or None."""
+    meta = output.get("metadata", {}).get("scrapbook", {})
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
+def glued_names(cells: list[dict]) -> set[str]:
+    """Every name that the notebook's committed outputs glue."""
+    return {n for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []) if (n := _glue_name(o))}
+
+
+def glue_references(markdown: str) -> list[str]:
+    """The glue names a Markdown text refers to (roles, then directives), formats stripped."""
+    refs = []
+    for ref in GLUE_ROLE.findall(markdown):
+        notebook, sep, key = ref.partition("::")          # other_notebook::name[:format]
+        refs.append(f"{notebook}::{key.split(':')[0]}" if sep else ref.split(":")[0])
+    return refs + GLUE_DIRECTIVE.findall(markdown)
+
+
+def figure_problems(cells: list[dict], markdown: str) -> tuple[list[str], list[str]]:
+    """(problems of rule (e) in one notebook, the figure names it defines, in order)."""
+    problems: list[str] = []
+    names: list[str] = []
+    glued_figures = {m[1]: m[2] for m in GLUE_FIGURE.findall(markdown)}
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        outputs = cell.get("outputs", [])
+        images = [o for o in outputs if "image/png" in o.get("data", {}) and not _glue_name(o)]
+        glued = [_glue_name(o) for o in outputs if "image/png" in o.get("data", {}) and _glue_name(o)]
+        fig = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+        if images:
+            caption, name = str(fig.get("caption", "")).strip(), str(fig.get("name", "")).strip()
+            if not caption or not name:
+                problems.append(f"cell {i} shows a figure without mystnb.figure caption and name in its metadata")
+            if len(images) > 1:
+                problems.append(f"cell {i} shows {len(images)} figures under one caption and name; split the cell")
+            if name:
+                names.append(name)
+        for gname in glued:
+            body = glued_figures.get(gname)
+            if body is None:
+                continue  # glued, not shown as a figure here (rule (f) checks the references)
+            caption = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(":")).strip()
+            label = NAME_OPTION.findall(body)
+            if not caption or not label:
+                problems.append(f"{{glue:figure}} {gname} needs a caption and a :name:")
+            names += label
+    for _, body in FIGURE_DIRECTIVE.findall(markdown):
+        names += NAME_OPTION.findall(body)
+    return problems, names
+
+
+def execution_problems(cells: list[dict]) -> list[str]:
+    """Rule (g) on one notebook's cells."""
+    problems = []
+    counts = [(i, c.get("execution_count")) for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    present = [(i, n) for i, n in counts if n is not None]
+    if counts and not present:
+        problems.append("no code cell has an execution count: the notebook was never executed")
+    for (i, a), (j, b) in itertools.pairwise(present):
+        if not b > a:
+            problems.append(f"cell {j} has execution count {b} after cell {i}'s {a}: re-execute the notebook top to bottom")
+    for i, c in enumerate(cells):
+        for o in c.get("outputs", []) if c["cell_type"] == "code" else []:
+            if o.get("output_type") == "error":
+                problems.append(f"cell {i} has an error output ({o.get('ename', 'error')})")
+    return problems
+
+
+BOOK_MARKDOWN_FILES = [p for p in BOOK_FILES if p.suffix == ".md"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_figures_have_captions_and_unique_names(path: Path) -> None:
+    """(e): every figure of the notebook is captioned and named, and no name is used elsewhere."""
+    problems, names = figure_problems(_cells(path), _markdown(path))
+    others: dict[str, str] = {}
+    for other in [*NOTEBOOKS, *BOOK_MARKDOWN_FILES]:
+        if other != path:
+            cells = _cells(other) if other.suffix == ".ipynb" else []
+            for name in figure_problems(cells, _markdown(other))[1]:
+                others.setdefault(name, other.name)
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"figure name '{name}' is used {names.count(name)} times in this notebook")
+    for name in sorted(set(names) & set(others)):
+        problems.append(f"figure name '{name}' is also used in {others[name]}")
+    assert not problems, (
+        f"{path.name}: " + "; ".join(problems)
+        + ' (cell metadata: {"mystnb": {"figure": {"caption": "...", "name": "fig-NN-what"}}})'
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_glue_references_have_outputs(path: Path) -> None:
+    """(f): every glue reference in the notebook's Markdown has a glued output of that name."""
+    glued = glued_names(_cells(path))
+    missing = []
+    for ref in glue_references(_markdown(path)):
+        if "::" in ref:
+            other_name, _, key = ref.partition("::")
+            other = ROOT / "notebooks" / f"{Path(other_name).stem}.ipynb"
+            if not other.exists() or key not in glued_names(_cells(other)):
+                missing.append(ref)
+        elif ref not in glued:
+            missing.append(ref)
+    assert not missing, (
+        f"{path.name}: the Markdown refers to glued value(s) {sorted(set(missing))} that no committed output "
+        "glues; glue them in a code cell (myst_nb.glue(name, value, display=False)) and re-execute the notebook"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_outputs_are_current(path: Path) -> None:
+    """(g): the notebook was executed top to bottom and holds no error output."""
+    problems = execution_problems(_cells(path))
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
 # --------------------------------------------------------------------------- the rules themselves
 
 
@@ -241,5 +399,46 @@ def test_rules_on_examples() -> None:
     assert not prints_comparison("print(f'{name}: {value:.3f}')")
     assert not prints_comparison("if a == b:\n    x = 1\nprint(x)")
     assert not prints_comparison("y = torch.allclose(a, b)  # no print")
+    checker = "def check_my_f(fn):\n    assert torch.allclose(fn(1), f(1))\n    print('correct')"
+    assert is_checker({"metadata": {"tags": ["checker"]}, "source": checker})
+    assert not is_checker({"metadata": {"tags": ["checker"]}, "source": "print(torch.allclose(a, b))"})
+    assert not is_checker({"metadata": {}, "source": checker})
     text = "$$\na\n$$ (eq-one)\n\n```{math}\n:label: eq-two\nb\n```\n$$ c \\tag{3a} $$ $$ d \\tag{4} $$"
     assert equation_labels(text) == (["eq-one", "eq-two"], ["3a", "4"])
+
+    # (e) figures
+    def code(outputs: list[dict], **figure: str) -> dict:
+        meta = {"mystnb": {"figure": figure}} if figure else {}
+        return {"cell_type": "code", "metadata": meta, "outputs": outputs, "execution_count": 1, "source": ""}
+
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
+    assert figure_problems([code([png], caption="A bird.", name="fig-x")], "") == ([], ["fig-x"])
+    assert figure_problems([code([png])], "")[0]                                     # no caption, no name
+    assert figure_problems([code([png], caption=" ", name="fig-x")], "")[0]           # empty caption
+    assert figure_problems([code([png], caption="A bird.")], "")[0]                   # no name
+    assert figure_problems([code([png, png], caption="Two.", name="fig-x")], "")[0]   # two figures, one name
+    assert figure_problems([code([{"output_type": "stream", "name": "stdout", "text": "x"}])], "") == ([], [])
+    glued_png = {**png, "metadata": {"scrapbook": {"name": "g1", "mime_prefix": ""}}}
+    shown = "```{glue:figure} g1\n:name: fig-g1\n\nThe glued bird.\n```\n"
+    assert figure_problems([code([glued_png])], shown) == ([], ["fig-g1"])
+    assert figure_problems([code([glued_png])], "```{glue:figure} g1\n:name: fig-g1\n```\n")[0]  # no caption
+    assert figure_problems([], "```{figure} a.png\n:name: fig-a\n\nA.\n```\n") == ([], ["fig-a"])
+
+    # (f) glue references
+    glue_out = {"output_type": "display_data", "data": {"text/plain": "3"}, "metadata": {"scrapbook": {"name": "n_words"}}}
+    assert glued_names([code([glue_out]), code([png])]) == {"n_words"}
+    md = "We have {glue:}`n_words` words, {glue:text}`chance:.2f` and {glue}`x`.\n```{glue:figure} fig_a\n```"
+    assert glue_references(md) == ["n_words", "chance", "x", "fig_a"]
+    assert glue_references("{glue:text}`03_text_encoding::n:.1f`") == ["03_text_encoding::n"]
+    assert glue_references("no glue role here: {glue:}") == []
+
+    # (g) outputs are current
+    def ran(n: int | None, outputs: list[dict] | None = None) -> dict:
+        return {"cell_type": "code", "metadata": {}, "outputs": outputs or [], "execution_count": n, "source": "x"}
+
+    assert execution_problems([ran(1), {"cell_type": "markdown", "source": ""}, ran(2), ran(5)]) == []
+    assert execution_problems([ran(1), ran(None), ran(3)]) == []                      # the counts present increase
+    assert execution_problems([ran(2), ran(1)])                                       # out of order
+    assert execution_problems([ran(1), ran(1)])                                       # a cell re-run or copied
+    assert execution_problems([ran(None), ran(None)])                                 # never executed
+    assert execution_problems([ran(1, [{"output_type": "error", "ename": "ValueError", "evalue": "", "traceback": []}])])

@@ -76,3 +76,19 @@ def test_toc_lists_every_page(cp) -> None:  # type: ignore[no-untyped-def]
     assert pages[0] == "book/intro"
     for page in pages:
         assert any((ROOT / f"{page}{s}").exists() for s in (".md", ".ipynb")), page
+
+
+def test_notebook_source_includes_figure_captions(cp, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR"}, "metadata": {}}
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["Text with $a$."]},
+        {"cell_type": "code", "metadata": {"mystnb": {"figure": {"caption": "Codes $e$ and $\\bar e$.", "name": "f"}}},
+         "outputs": [png], "source": [], "execution_count": 1},
+        # a caption on a cell without a figure is not rendered, so it is not counted
+        {"cell_type": "code", "metadata": {"mystnb": {"figure": {"caption": "Unused $x$.", "name": "g"}}},
+         "outputs": [], "source": [], "execution_count": 2},
+    ]
+    nb = tmp_path / "page.ipynb"
+    nb.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert cp.count_math(cp.source_markdown(nb)) == 3
+

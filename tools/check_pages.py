@@ -7,8 +7,8 @@ For every page listed in ``_toc.yml`` this script
 2. checks that the page rendered (its title and body are present and no MathJax error
    element appears);
 3. counts the typeset equations (``<mjx-container`` elements) and compares them with the
-   number of display and inline equations in the page's source (Markdown file or the
-   notebook's Markdown cells).
+   number of display and inline equations in the page's source (Markdown file, or the
+   notebook's Markdown cells and figure captions).
 
 Exit status 0 when every page passes, 1 otherwise (each failure is listed).
 """
@@ -70,11 +70,19 @@ def count_math(markdown: str) -> int:
 
 
 def source_markdown(path: Path) -> str:
-    """The Markdown of a page source: a ``.md`` file or a notebook's Markdown cells."""
+    """The Markdown of a page source: a ``.md`` file, or a notebook's Markdown cells and the figure
+    captions of its code cells (myst-nb's cell metadata ``mystnb.figure.caption``, rendered as Markdown)."""
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf-8"))
-        cells = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
-        return "\n\n".join("".join(c["source"]) for c in cells)
+        parts = []
+        for c in nb["cells"]:
+            if c["cell_type"] == "markdown":
+                parts.append("".join(c["source"]))
+            elif c["cell_type"] == "code":
+                caption = c.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption")
+                if caption and any("image/png" in o.get("data", {}) for o in c.get("outputs", [])):
+                    parts.append(str(caption))
+        return "\n\n".join(parts)
     return path.read_text(encoding="utf-8")
 
 
