@@ -107,7 +107,7 @@ def test_same_seed_same_losses_other_seed_differs(toy: dict[str, Path], tmp_path
 
 
 def _engine_cmd(toy: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "csagan.train.engine", "--config", "csagan", "--preset", "smoke",
+    cmd = [sys.executable, "-m", "csagan", "train", "--config", "csagan", "--preset", "smoke",
            "--data", str(toy["data"]), "--out", str(out), "--no-progress", "--set", f"damsm_dir={toy['damsm']}"]
     for e in extra:
         cmd += ["--set", e]

@@ -30,11 +30,9 @@ Run folder (the contract with ``csagan/pretrain.py`` and sampling): ``config.jso
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
-import sys
 import textwrap
 import time
 import warnings
@@ -70,7 +68,7 @@ from csagan.train.checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
-from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, resolve, run_config_json
+from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, run_config_json
 from csagan.train.distributed import (
     DistInfo,
     average_gradients,
@@ -91,7 +89,6 @@ __all__ = [
     "TrainingDivergedError",
     "caption_grid",
     "gan_damsm_config",
-    "main",
     "resolve_device",
     "train",
     "copy_damsm",
@@ -832,26 +829,3 @@ def _run_eval(tr: _Trainer, logger: MetricsLogger, eval_fn: EvalFn) -> None:
 
 
 # ----------------------------------------------------------------------------- module entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m csagan.train.engine --config NAME --data DIR --out RUN [--preset P] [--set k=v ...] [--resume]``.
-
-    The same as ``csagan train``; also what ``torchrun`` launches for multi-process runs.
-    """
-    parser = argparse.ArgumentParser(prog="python -m csagan.train.engine", description=main.__doc__)
-    parser.add_argument("--config", required=True, help="model config name (csagan, ssagan, dfgan, ...)")
-    parser.add_argument("--data", required=True, type=Path, help="dataset root (AttnGAN layout)")
-    parser.add_argument("--out", required=True, type=Path, help="run folder")
-    parser.add_argument("--preset", default=None, help="train preset (default: toybirds-cpu)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    model_cfg, train_cfg = resolve(args.config, args.preset, args.overrides)
-    train(model_cfg, train_cfg, args.data, args.out, resume=args.resume, progress=not args.no_progress)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through subprocess tests
-    sys.exit(main())
