@@ -29,7 +29,8 @@ from tqdm import tqdm
 from csagan.atomic import atomic_torch_save, remove_orphan_tmp_files
 from csagan.damsm import DAMSM, DAMSMConfig, DAMSMLosses, InceptionEncoder, SmallCNNEncoder
 from csagan.damsm_io import IMAGE_ENCODER_KINDS, METRICS_FILE, file_sha256, save_damsm
-from csagan.data.datasets import EpochSampler, TextImageDataset, collate, warn_if_single_class
+from csagan.data.datasets import EpochSampler, TextImageDataset, collate
+from csagan.data.layout import warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.runlock import folder_lock

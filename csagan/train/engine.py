@@ -51,7 +51,8 @@ from csagan.atomic import remove_orphan_tmp_files
 from csagan.config import ModelConfig
 from csagan.csa import kl_divergence
 from csagan.damsm import DAMSMConfig, damsm_loss
-from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate, warn_if_single_class
+from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate
+from csagan.data.layout import warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.losses import discriminator_objective, generator_objective, gp_printed, magp_dfgan, magp_from_outputs
 from csagan.models import Discriminator, Generator
