@@ -35,6 +35,7 @@ from csagan.devices import resolve_device
 from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.runlock import folder_lock
 from csagan.safe_load import load_torch_file
+from csagan.settings import parse_override, parse_value
 from csagan.text import RNNEncoder
 
 __all__ = [
@@ -143,25 +144,19 @@ def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """Parse CLI ``--set key=value`` strings into typed overrides for :func:`damsm_settings`.
+    """Parse CLI ``--set key=value`` strings into overrides for :func:`damsm_settings`.
 
-    Values are read as JSON when possible (``3``, ``0.5``, ``true``, ``null``, ``[0.5, 0.999]``)
-    and kept as strings otherwise (``device=cpu``).
+    The same parser as every other ``--set`` (:mod:`csagan.settings`): ``3``, ``0.5``, ``true``,
+    ``null``, ``[0.5, 0.999]`` are read as values, other text stays a string (``device=cpu``).
 
     Raises:
         ValueError: a pair without ``=`` or an unknown name.
     """
     out: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r} (e.g. --set epochs=5).")
-        key, raw = pair.split("=", 1)
-        key = key.strip().replace("-", "_")
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        out[key] = value
+        key, raw = parse_override(pair)
+        key = key.replace("-", "_")
+        out[key] = parse_value(key, raw)
     unknown = sorted(set(out) - set(PRETRAIN_DEFAULTS))
     if unknown:
         raise ValueError(
