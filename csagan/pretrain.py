@@ -118,7 +118,7 @@ DAMSM_PRESETS: dict[str, dict[str, Any]] = {
         "num_workers": 4,
     },
 }
-"""Named settings for ``csagan pretrain-damsm --config NAME``."""
+"""Named settings for ``csagan pretrain-damsm --preset NAME`` (``csagan config show-damsm --preset NAME``)."""
 
 
 def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any]:
