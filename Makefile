@@ -111,7 +111,7 @@ STUDY = $(BIN)/csagan study run --data $(DATA) --runs $(REPRO)/runs --results $(
 FIGURES = $(BIN)/csagan study figures --runs $(REPRO)/runs --out $(RESULTS)/figures --data $(DATA)
 
 $(REPRO)/damsm/damsm.json: | setup
-	$(BIN)/csagan pretrain-damsm --config toybirds-cpu --data $(DATA) --out $(REPRO)/damsm --no-progress
+	$(BIN)/csagan pretrain-damsm --preset toybirds-cpu --data $(DATA) --out $(REPRO)/damsm --no-progress
 
 $(REPRO)/evaluator.pt: | setup
 	$(BIN)/csagan evaluator train --data $(DATA) --out $(REPRO)/evaluator.pt --random-birds 15000 --epochs 6 --quiet

@@ -103,7 +103,8 @@ def parse_score_at(text: str) -> list[int]:
 
 def resolve_run(args: argparse.Namespace) -> tuple[Any, Any, list[int]]:
     """(model config, train config with max_steps = the last point, steps of each score point)."""
-    from csagan.train.config import parse_override, resolve
+    from csagan.settings import parse_override
+    from csagan.train.config import resolve
 
     for item in args.overrides:
         key = parse_override(item)[0].split(".")[-1]

@@ -1,6 +1,6 @@
 """Where one training step spends its time: a torch.profiler table of the operators.
 
-Builds the same :class:`csagan.train.engine.TrainStep` as ``benchmarks/train_step.py`` (synthetic
+Builds the same :class:`csagan.train.step.TrainStep` as ``benchmarks/train_step.py`` (synthetic
 batches, random frozen encoders), runs ``--warmup`` untimed steps, then profiles ``--steps`` steps
 and prints the operators sorted by their own (self) CPU time, with each one's share of the total.
 Use it to find what to optimise before measuring the gain with ``train_step.py``:

@@ -1,6 +1,6 @@
 """Benchmark: one full training step (D step with MA-GP, G step with DAMSM and KL), optimised vs reference.
 
-The step is the engine's own :class:`csagan.train.engine.TrainStep` (the code ``csagan train`` runs):
+The step is the engine's own :class:`csagan.train.step.TrainStep` (the code ``csagan train`` runs):
 Eq. (24)'s hinge terms + λ1·MA-GP (Eqs. 22-23) for D, then Eq. (25)'s adversarial term + λ3·DAMSM
 (Eq. 12) + λ2·KL (Eq. 16) for G, with the optimiser updates. Inputs are synthetic (random images
 in [−1, 1], random caption indices and lengths, random class ids) and the frozen DAMSM encoders
@@ -51,7 +51,8 @@ from csagan.devices import cpu_name
 from csagan.models import Discriminator, Generator
 from csagan.text import RNNEncoder, freeze
 from csagan.train.config import TrainConfig
-from csagan.train.engine import TrainStep, resolve_device
+from csagan.devices import resolve_device
+from csagan.train.step import TrainStep
 
 #: Vocabulary size and caption length of the synthetic captions (CUB-like: ~5k words, 18 tokens).
 N_WORDS = 5000

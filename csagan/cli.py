@@ -123,8 +123,11 @@ def _cmd_config_list(args: argparse.Namespace) -> int:
     from csagan.config import list_configs
     from csagan.train.config import list_train_presets
 
+    from csagan.pretrain import DAMSM_PRESETS
+
     print("model configurations:", ", ".join(list_configs()))
     print("train presets:       ", ", ".join(list_train_presets()))
+    print("DAMSM presets:       ", ", ".join(DAMSM_PRESETS), "(csagan config show-damsm --preset NAME)")
     return 0
 
 
@@ -133,6 +136,15 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
     model_cfg, train_cfg = resolve(args.name, args.preset, _overrides(args))
     print(run_config_json(model_cfg, train_cfg))
+    return 0
+
+
+def _cmd_config_show_damsm(args: argparse.Namespace) -> int:
+    import json
+
+    from csagan.pretrain import damsm_settings, parse_overrides
+
+    print(json.dumps(damsm_settings(args.preset, **parse_overrides(args.set or [])), indent=2, sort_keys=True))
     return 0
 
 
@@ -152,10 +164,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_pretrain_damsm(args: argparse.Namespace) -> int:
     from csagan.pretrain import parse_overrides, pretrain_damsm
 
+    if args.old_config is not None:
+        raise ValueError(
+            f"pretrain-damsm --config was renamed --preset (a DAMSM preset; --config names a GAN model variant "
+            f"everywhere else): use --preset {args.old_config}."
+        )
     settings = parse_overrides(args.set or [])
     if args.no_progress:
         settings["progress"] = False
-    out = pretrain_damsm(args.data, args.out, preset=args.config, **settings)
+    out = pretrain_damsm(args.data, args.out, preset=args.preset, **settings)
     print(f"DAMSM encoders written to {out}")
     return 0
 
@@ -195,7 +212,9 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         description="Train the BiLSTM text encoder and the DAMSM image encoder; writes text_encoder.pth, "
         "image_encoder.pth (AttnGAN key layout), damsm.json and vocab.json into --out.",
     )
-    pre.add_argument("--config", default="toybirds-cpu", help="preset: toybirds-cpu (default), cub, coco")
+    pre.add_argument("--preset", default="toybirds-cpu",
+                     help="DAMSM preset: toybirds-cpu (default), cub, coco; see `csagan config show-damsm`")
+    pre.add_argument("--config", dest="old_config", default=None, help=argparse.SUPPRESS)
     pre.add_argument("--data", required=True, type=Path, help="dataset root in the AttnGAN layout")
     pre.add_argument("--out", required=True, type=Path, help="output folder for the encoders")
     pre.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
@@ -213,8 +232,8 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     smp.add_argument("--out", required=True, type=Path, help="output PNG")
     smp.set_defaults(func=_cmd_sample)
 
-    cfg = sub.add_parser("config", help="list or show the named model configurations and train presets")
-    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="{list,show}")
+    cfg = sub.add_parser("config", help="list or show the model configurations, train presets and DAMSM presets")
+    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="{list,show,show-damsm}")
     lst = csub.add_parser("list", help="the configuration and preset names")
     lst.set_defaults(func=_cmd_config_list)
     show = csub.add_parser("show", help="print the resolved configuration of a run as JSON")
@@ -222,6 +241,10 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     show.add_argument("--preset", default=None, help="train preset (default: toybirds-cpu)")
     show.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field (repeatable)")
     show.set_defaults(func=_cmd_config_show)
+    showd = csub.add_parser("show-damsm", help="print the resolved DAMSM pretraining settings as JSON")
+    showd.add_argument("--preset", default=None, help="DAMSM preset: toybirds-cpu, cub, coco (default: the defaults)")
+    showd.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    showd.set_defaults(func=_cmd_config_show_damsm)
 
     tr = sub.add_parser(
         "train",

@@ -37,7 +37,9 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
+
+from csagan.settings import check_type
 
 __all__ = [
     "SIZES",
@@ -119,7 +121,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self), globalns=globals())
         for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
+            check_type("ModelConfig", f.name, getattr(self, f.name), hints[f.name])
         if self.image_size not in _ALLOWED_SIZES:
             raise ValueError(f"ModelConfig.image_size={self.image_size} is not supported; use one of {_ALLOWED_SIZES}.")
         for name in ("nf", "d_nf", "z_dim", "text_dim", "c_dim", "mlp_hidden", "mask_hidden", "g0_nf"):
@@ -178,29 +180,6 @@ def _check_names(names: typing.Iterable[str]) -> None:
     unknown = sorted(set(names) - set(valid))
     if unknown:
         raise ValueError(f"unknown ModelConfig field(s) {unknown}; valid names are: {', '.join(valid)}.")
-
-
-def _check_type(name: str, value: Any, hint: Any) -> None:
-    if get_origin(hint) is Literal:
-        allowed = get_args(hint)
-        if value not in allowed:
-            raise ValueError(f"ModelConfig.{name}={value!r} is invalid; choose one of {list(allowed)}.")
-        return
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif hint is str:
-        ok = isinstance(value, str)
-    else:  # pragma: no cover - every field has one of the types above
-        ok = True
-    if not ok:
-        raise TypeError(
-            f"ModelConfig.{name} must be of type {getattr(hint, '__name__', hint)}, "
-            f"got {value!r} ({type(value).__name__})."
-        )
 
 
 #: Size presets: "paper" follows SSA-GAN (G nf 64) and DF-GAN's code (D nf 32) at 256 px;

@@ -48,7 +48,7 @@ from torch import nn
 from csagan import __version__
 from csagan.atomic import atomic_torch_save, atomic_write_text
 from csagan.damsm import InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
-from csagan.data.datasets import CAPTIONS_PICKLE_NAMES, load_captions_pickle
+from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_captions_pickle
 from csagan.data.text import END_TOKEN, Vocabulary
 from csagan.safe_load import load_torch_file
 from csagan.text import RNNEncoder, freeze, load_attngan_text_encoder

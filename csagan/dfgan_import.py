@@ -464,8 +464,10 @@ def import_dfgan(
     from csagan.devices import resolve_device
     from csagan.damsm_io import load_damsm
     from csagan.train.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, capture_rng_state
-    from csagan.train.config import parse_override, resolve, run_config_json
-    from csagan.train.engine import CONFIG_JSON, copy_damsm, rank_generator
+    from csagan.settings import parse_override
+    from csagan.train.config import resolve, run_config_json
+    from csagan.train.engine import CONFIG_JSON, copy_damsm
+    from csagan.train.step import rank_generator
 
     src, run_dir = Path(path), Path(out)
     _check_out(run_dir)

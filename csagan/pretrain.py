@@ -29,11 +29,13 @@ from tqdm import tqdm
 from csagan.atomic import atomic_torch_save, remove_orphan_tmp_files
 from csagan.damsm import DAMSM, DAMSMConfig, DAMSMLosses, InceptionEncoder, SmallCNNEncoder
 from csagan.damsm_io import IMAGE_ENCODER_KINDS, METRICS_FILE, file_sha256, save_damsm
-from csagan.data.datasets import EpochSampler, TextImageDataset, collate, warn_if_single_class
+from csagan.data.datasets import EpochSampler, TextImageDataset, collate
+from csagan.data.layout import warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.runlock import folder_lock
 from csagan.safe_load import load_torch_file
+from csagan.settings import parse_override, parse_value
 from csagan.text import RNNEncoder
 
 __all__ = [
@@ -116,7 +118,7 @@ DAMSM_PRESETS: dict[str, dict[str, Any]] = {
         "num_workers": 4,
     },
 }
-"""Named settings for ``csagan pretrain-damsm --config NAME``."""
+"""Named settings for ``csagan pretrain-damsm --preset NAME`` (``csagan config show-damsm --preset NAME``)."""
 
 
 def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -142,25 +144,19 @@ def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """Parse CLI ``--set key=value`` strings into typed overrides for :func:`damsm_settings`.
+    """Parse CLI ``--set key=value`` strings into overrides for :func:`damsm_settings`.
 
-    Values are read as JSON when possible (``3``, ``0.5``, ``true``, ``null``, ``[0.5, 0.999]``)
-    and kept as strings otherwise (``device=cpu``).
+    The same parser as every other ``--set`` (:mod:`csagan.settings`): ``3``, ``0.5``, ``true``,
+    ``null``, ``[0.5, 0.999]`` are read as values, other text stays a string (``device=cpu``).
 
     Raises:
         ValueError: a pair without ``=`` or an unknown name.
     """
     out: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r} (e.g. --set epochs=5).")
-        key, raw = pair.split("=", 1)
-        key = key.strip().replace("-", "_")
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        out[key] = value
+        key, raw = parse_override(pair)
+        key = key.replace("-", "_")
+        out[key] = parse_value(key, raw)
     unknown = sorted(set(out) - set(PRETRAIN_DEFAULTS))
     if unknown:
         raise ValueError(

@@ -63,7 +63,7 @@ def attngan_damsm(toy: dict[str, Path]) -> dict[str, Path]:
     import shutil
 
     from csagan.damsm import InceptionEncoder
-    from csagan.data.datasets import CAPTIONS_PICKLE_NAMES
+    from csagan.data.captions import CAPTIONS_PICKLE_NAMES
     from csagan.data.safe_pickle import safe_load_pickle
     from csagan.text import RNNEncoder
 

@@ -109,3 +109,22 @@ def test_export_run_command(csagan_run: Path, tmp_path: Path) -> None:
     assert main(["export-run", "--run", str(csagan_run), "--out", str(tmp_path / "x")]) == 0
     assert (tmp_path / "x" / "generator.pt").is_file() and (tmp_path / "x" / "damsm" / "text_encoder.pth").is_file()
     assert main(["export-run", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "y")]) == 2
+
+
+def test_config_lists_and_shows_the_damsm_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from csagan.pretrain import DAMSM_PRESETS, PRETRAIN_DEFAULTS
+
+    assert main(["config", "list"]) == 0
+    assert "DAMSM presets:        toybirds-cpu, cub, coco" in capsys.readouterr().out
+    assert main(["config", "show-damsm", "--preset", "cub", "--set", "lr=0.001"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["image_encoder"] == DAMSM_PRESETS["cub"]["image_encoder"] == "inception"
+    assert shown["lr"] == 0.001 and set(shown) == set(PRETRAIN_DEFAULTS)
+
+
+def test_pretrain_damsm_old_config_option_names_the_new_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pretrain-damsm", "--config", "cub", "--data", "nowhere", "--out", "nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "renamed --preset" in err and "--preset cub" in err and "Traceback" not in err

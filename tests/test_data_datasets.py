@@ -14,7 +14,8 @@ from test_data_fixtures import caption_for, coordinate_image, make_birds, make_c
 from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
-import csagan.data.datasets as ds
+import csagan.data.captions as captions_module
+import csagan.data.layout as ds
 from csagan.data import (
     CaptionError,
     EpochSampler,
@@ -199,7 +200,7 @@ def test_captions_pickle_is_built_once_then_reused(birds: Path, monkeypatch: pyt
     def no_build(*args: object, **kwargs: object) -> None:
         raise AssertionError("captions rebuilt although the cache exists")
 
-    monkeypatch.setattr(ds, "build_captions", no_build)
+    monkeypatch.setattr(captions_module, "build_captions", no_build)
     second = TextImageDataset(birds, "train", image_size=8)
     assert second.captions_of(4) == first.captions_of(4)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from csagan.config import get_model_config
+from csagan.settings import parse_override
 from csagan.train.config import (
     TrainConfig,
     default_preset,
     get_train_preset,
     list_train_presets,
-    parse_override,
     resolve,
 )
 

@@ -27,9 +27,11 @@ from csagan.damsm import SmallCNNEncoder
 from csagan.damsm_io import save_damsm
 from csagan.text import RNNEncoder
 from csagan.train import engine
+from csagan.train import step as step_module
 from csagan.train.checkpoint import load_checkpoint
 from csagan.train.config import resolve
-from csagan.train.engine import TrainingDivergedError, train
+from csagan.train.engine import train
+from csagan.train.step import TrainingDivergedError
 from csagan.train.logging import read_metrics
 from csagan.train.run import load_run
 
@@ -107,7 +109,7 @@ def test_same_seed_same_losses_other_seed_differs(toy: dict[str, Path], tmp_path
 
 
 def _engine_cmd(toy: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "csagan.train.engine", "--config", "csagan", "--preset", "smoke",
+    cmd = [sys.executable, "-m", "csagan", "train", "--config", "csagan", "--preset", "smoke",
            "--data", str(toy["data"]), "--out", str(out), "--no-progress", "--set", f"damsm_dir={toy['damsm']}"]
     for e in extra:
         cmd += ["--set", e]
@@ -191,14 +193,14 @@ def test_nan_loss_stops_with_step_term_and_diagnostic_checkpoint(
     toy: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real = engine.magp_from_outputs
+    real = step_module.magp_from_outputs
 
     def poisoned(*args: Any, **kwargs: Any) -> torch.Tensor:
         calls["n"] += 1
         out = real(*args, **kwargs)
         return out * float("nan") if calls["n"] == 3 else out
 
-    monkeypatch.setattr(engine, "magp_from_outputs", poisoned)
+    monkeypatch.setattr(step_module, "magp_from_outputs", poisoned)
     m, t = _cfg(toy, "csagan", "max_steps=5", "checkpoint_every=0", "sample_every=0")
     with pytest.raises(TrainingDivergedError, match=r"step 3: loss term 'magp' is nan"):
         train(m, t, toy["data"], tmp_path / "nan", progress=False)
@@ -427,14 +429,14 @@ def test_gan_damsm_settings_reach_the_generator_loss(
 ) -> None:
     """The run's damsm_* settings shape L_DAMSM of Eq. (25): the value is the hand-computed one (logged × λ3)."""
     calls: list[tuple[Any, ...]] = []
-    real = engine.damsm_loss
+    real = step_module.damsm_loss
 
     def spy(*args: Any) -> Any:
         out = real(*args)
         calls.append((*args, float(out.total.detach())))
         return out
 
-    monkeypatch.setattr(engine, "damsm_loss", spy)
+    monkeypatch.setattr(step_module, "damsm_loss", spy)
     m, t = _cfg(toy, "csagan", "max_steps=1", "sample_every=0", *settings)
     run = train(m, t, toy["data"], tmp_path / "run", progress=False)
     cfg = json.loads((run / "config.json").read_text())["train"]
@@ -444,7 +446,7 @@ def test_gan_damsm_settings_reach_the_generator_loss(
         want.update(damsm_gamma1=4.0, damsm_gamma3=7.5, damsm_word_score_mode="paper", damsm_reduction="sum")
     assert {k: cfg[k] for k in want} == want
     (regions, code, words, sent, cap_lens, class_ids, used, value), = calls
-    assert used == engine.gan_damsm_config(t)
+    assert used == step_module.gan_damsm_config(t)
     hand = _hand_damsm(regions, code, words, sent, cap_lens.cpu(), class_ids.cpu(), want["damsm_gamma1"],
                        want["damsm_gamma2"], want["damsm_gamma3"], want["damsm_word_score_mode"],
                        want["damsm_reduction"])
@@ -457,8 +459,8 @@ def test_gan_damsm_defaults_are_the_former_constants() -> None:
     from csagan.damsm import DAMSMConfig
     from csagan.train.config import TrainConfig
 
-    assert engine.gan_damsm_config(TrainConfig()) == DAMSMConfig(5.0, 5.0, 10.0, "code", "mean")
-    assert engine.GAN_DAMSM_CONFIG == DAMSMConfig(gamma1=5.0, gamma2=5.0, gamma3=10.0)
+    assert step_module.gan_damsm_config(TrainConfig()) == DAMSMConfig(5.0, 5.0, 10.0, "code", "mean")
+    assert step_module.GAN_DAMSM_CONFIG == DAMSMConfig(gamma1=5.0, gamma2=5.0, gamma3=10.0)
 
 
 def test_resume_refuses_other_damsm_settings(toy: dict[str, Path], csagan_run: Path, tmp_path: Path) -> None:

@@ -4,14 +4,7 @@ Heavy or optional modules (``toybirds``, ``prepare``, ``inspect``) are imported 
 demand: ``from csagan.data.prepare import prepare_cub``.
 """
 
-from csagan.data.datasets import (
-    EpochSampler,
-    TextImageBatch,
-    TextImageDataset,
-    TextImageItem,
-    collate,
-    read_attributes,
-)
+from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, TextImageItem, collate
 from csagan.data.errors import (
     CaptionError,
     DatasetError,
@@ -22,6 +15,7 @@ from csagan.data.errors import (
     UnsafePickleError,
     VocabularyMismatchError,
 )
+from csagan.data.layout import read_attributes
 from csagan.data.safe_pickle import safe_dump_pickle, safe_load_pickle
 from csagan.data.text import WORDS_NUM, Vocabulary, build_vocabulary, tokenize
 

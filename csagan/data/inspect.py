@@ -15,17 +15,16 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from csagan.data.datasets import (
-    CAPTIONS_PICKLE_NAMES,
+from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_captions_pickle
+from csagan.data.layout import (
     DEFAULT_CAPTIONS_PER_IMAGE,
     DatasetKind,
     detect_dataset,
     find_image,
-    load_captions_pickle,
     read_class_ids,
-    single_class_message,
     read_dataset_info,
     read_filenames,
+    single_class_message,
 )
 from csagan.data.errors import DatasetError, LayoutError
 from csagan.data.text import WORDS_NUM, tokenize

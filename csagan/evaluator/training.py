@@ -33,7 +33,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from csagan.data.attributes import ATTRIBUTE_VALUES
-from csagan.data.datasets import TextImageDataset, apply_transform, crop_to_bbox
+from csagan.data.datasets import TextImageDataset
+from csagan.data.layout import apply_transform, crop_to_bbox
 from csagan.data.toybirds import as_stored, render_bird, sample_attributes
 from csagan.devices import resolve_device
 from csagan.evaluator.model import AttributeEvaluator
@@ -112,7 +113,7 @@ def render_random_birds(
     unseen test species that shortcut fails. Birds whose attributes are drawn independently
     (:func:`csagan.data.toybirds.sample_attributes`) carry no such correlation. Each one is
     rendered by :func:`csagan.data.toybirds.render_bird`, cropped around its box like AttnGAN
-    (:func:`csagan.data.datasets.crop_to_bbox`) and resized/centre-cropped like the ``eval``
+    (:func:`csagan.data.layout.crop_to_bbox`) and resized/centre-cropped like the ``eval``
     transform after a round trip through ``image_format`` (the dataset's storage: ``"jpg"``, the
     ToyBirds default, or ``"png"``), so they look exactly like dataset images. ``class_ids`` are
     all ``-1`` (no species).

@@ -8,7 +8,8 @@
 * :mod:`csagan.train.logging`: ``metrics.jsonl`` / ``metrics.csv`` and the progress bar.
 * :mod:`csagan.train.run`: :func:`load_run` (a run folder → generator, text encoder, vocabulary).
 
-The engine and run loaders are imported on first use, so ``python -m csagan.train.engine`` runs cleanly.
+The engine and run loaders are imported on first use, so that reading a config (``csagan config show``)
+does not build the training machinery.
 """
 
 from __future__ import annotations

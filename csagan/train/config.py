@@ -31,15 +31,15 @@ steps and bird shapes from about 1,500 (its ``progress.json`` scores the generat
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import csagan.config as _model_config
 from csagan.config import ModelConfig, get_model_config
+from csagan.settings import check_type, parse_override, parse_value
 
 __all__ = [
     "RESUMABLE_FIELDS",
@@ -48,7 +48,6 @@ __all__ = [
     "default_preset",
     "get_train_preset",
     "list_train_presets",
-    "parse_override",
     "resolve",
     "run_config_json",
 ]
@@ -138,7 +137,7 @@ class TrainConfig:
             if f.name in ("betas", "sample_captions") and isinstance(value, list):
                 value = tuple(value)
                 object.__setattr__(self, f.name, value)
-            _check_type(f.name, value, hints[f.name])
+            check_type("TrainConfig", f.name, value, hints[f.name])
         if self.batch_size < 1:
             raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}.")
         for name in ("epochs", "max_steps", "num_workers", "checkpoint_every", "sample_every", "log_every",
@@ -195,36 +194,6 @@ def _check_names(names: typing.Iterable[str]) -> None:
     unknown = sorted(set(names) - set(valid))
     if unknown:
         raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid names are: {', '.join(valid)}.")
-
-
-def _check_type(name: str, value: Any, hint: Any) -> None:
-    origin = get_origin(hint)
-    if origin is Literal:
-        if value not in get_args(hint):
-            raise ValueError(f"TrainConfig.{name}={value!r} is invalid; choose one of {list(get_args(hint))}.")
-        return
-    if origin is tuple:
-        args = get_args(hint)
-        elem = args[0]
-        ok = isinstance(value, tuple) and all(_is_type(v, elem) for v in value)
-        if ok and args[-1] is not Ellipsis:
-            ok = len(value) == len(args)
-    else:
-        ok = _is_type(value, hint)
-    if not ok:
-        raise TypeError(f"TrainConfig.{name} must be of type {hint}, got {value!r} ({type(value).__name__}).")
-
-
-def _is_type(value: Any, hint: Any) -> bool:
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    return True  # pragma: no cover
 
 
 # ----------------------------------------------------------------------------- presets
@@ -330,54 +299,6 @@ def default_preset(config_name: str) -> str:
 # ----------------------------------------------------------------------------- overrides
 
 
-def parse_override(text: str) -> tuple[str, str]:
-    """Split ``"key=value"`` into ``(key, value_text)``.
-
-    Raises:
-        ValueError: no ``=`` or an empty key.
-    """
-    if "=" not in text:
-        raise ValueError(f"override {text!r} must look like key=value (e.g. batch_size=8 or nf=16).")
-    key, value = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ValueError(f"override {text!r} has an empty key; write key=value.")
-    return key, value.strip()
-
-
-def _parse_value(key: str, text: str, hint: Any) -> Any:
-    """Parse an override value for a field whose type is ``hint``."""
-    origin = get_origin(hint)
-    is_str = hint is str or (origin is Literal and all(isinstance(a, str) for a in get_args(hint)))
-    if hint is bool:
-        low = text.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"override {key}={text!r}: expected a boolean (true/false).")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if is_str:
-            return text
-        raise ValueError(f"override {key}={text!r}: cannot parse the value as {hint}.") from None
-    if is_str and not isinstance(value, str):
-        return text
-    if origin is tuple:
-        if isinstance(value, str):
-            value = (value,)
-        if isinstance(value, list):
-            value = tuple(value)
-        if not isinstance(value, tuple):
-            n = len(get_args(hint)) if get_args(hint)[-1] is not Ellipsis else 1
-            raise ValueError(
-                f"override {key}={text!r}: expected {n} comma-separated values, e.g. {key}=0.5,0.999."
-                if n > 1 else f"override {key}={text!r}: expected comma-separated values."
-            )
-    return value
-
-
 def resolve(
     config_name: str, preset: str | None = None, overrides: typing.Sequence[str] = ()
 ) -> tuple[ModelConfig, TrainConfig]:
@@ -413,9 +334,9 @@ def resolve(
             valid = sorted(set(model_names) | set(train_names))
             raise ValueError(f"unknown setting {item.split('=', 1)[0]!r}; valid names are: {', '.join(valid)}.")
         if in_model:
-            model_values[key] = _parse_value(key, text, model_hints[key])
+            model_values[key] = parse_value(key, text, model_hints[key])
         if in_train:
-            train_values[key] = _parse_value(key, text, train_hints[key])
+            train_values[key] = parse_value(key, text, train_hints[key])
     try:
         model_cfg = get_model_config(config_name, p.model_size, **model_values)
         train_cfg = TrainConfig(**train_values)
