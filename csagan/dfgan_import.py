@@ -67,8 +67,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from csagan import __version__
 from csagan.config import ModelConfig
+from csagan.damsm_io import load_damsm
+from csagan.devices import resolve_device
 from csagan.models import Discriminator, Generator, discriminator_channels, generator_channels
+from csagan.safe_load import load_torch_file
+from csagan.settings import parse_override
+from csagan.train.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, capture_rng_state
+from csagan.train.config import resolve, run_config_json
+from csagan.train.engine import CONFIG_JSON, copy_damsm
+from csagan.train.step import rank_generator
+
 
 __all__ = [
     "DFGANCheckpoint",
@@ -159,7 +169,6 @@ def read_dfgan_checkpoint(path: str | os.PathLike[str]) -> DFGANCheckpoint:
             network missing, or a state dict holding something other than tensors (one line each).
         ValueError: empty, truncated or pickled-object file (:func:`csagan.safe_load.load_torch_file`).
     """
-    from csagan.safe_load import load_torch_file
 
     p = Path(path)
     obj = load_torch_file(p, what="a DF-GAN checkpoint", fix=_FILE_FIX + ".")
@@ -461,13 +470,6 @@ def import_dfgan(
     Raises:
         FileNotFoundError, FileExistsError, ValueError (:class:`DFGANImportError`): bad input, one line each.
     """
-    from csagan.devices import resolve_device
-    from csagan.damsm_io import load_damsm
-    from csagan.train.checkpoint import CHECKPOINT_NAME, GENERATOR_NAME, atomic_save, capture_rng_state
-    from csagan.settings import parse_override
-    from csagan.train.config import resolve, run_config_json
-    from csagan.train.engine import CONFIG_JSON, copy_damsm
-    from csagan.train.step import rank_generator
 
     src, run_dir = Path(path), Path(out)
     _check_out(run_dir)
@@ -535,7 +537,6 @@ def import_dfgan(
 
     device = resolve_device(train_cfg.device)
     train_rng = rank_generator(train_cfg.seed, 0, device).get_state().cpu()
-    from csagan import __version__
 
     cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
     checkpoint = {

@@ -42,16 +42,36 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from csagan.sample import DEFAULT_TRUNCATION
+from csagan import __version__
+from csagan.atomic import atomic_write_text
+from csagan.damsm_io import load_damsm, vocab_to_list
+from csagan.data.datasets import TextImageDataset
+from csagan.devices import resolve_device
+from csagan.evaluator import (
+    TRAIN_COMMAND,
+    caption_mentions,
+    domain_fid,
+    domain_is,
+    evaluate_alignment,
+    load_evaluator,
+    sanity_bounds,
+)
+from csagan.metrics.fid import extract_features, fid_from_features
+from csagan.metrics.inception_fid import FIDInceptionV3
+from csagan.metrics.inception_score import inception_score
+from csagan.metrics.reference import iter_split_images, quantize_images, sample_items
+from csagan.metrics.rprecision import r_precision
+from csagan.metrics.stats import load_stats
+from csagan.sample import DEFAULT_TRUNCATION, encode_captions, sample_images
+from csagan.train.run import load_run
 
-if TYPE_CHECKING:
-    from csagan.metrics.inception_fid import FIDInceptionV3
+
 
 __all__ = [
     "DEFAULT_EVALUATOR_NAME",
@@ -108,7 +128,6 @@ def resolve_evaluator_path(path: str | os.PathLike[str] | None) -> Path:
     Raises:
         FileNotFoundError: the file does not exist (the message names the training command).
     """
-    from csagan.evaluator import TRAIN_COMMAND
 
     target = default_evaluator_path() if path is None else Path(path)
     if not target.is_file():
@@ -177,8 +196,6 @@ def _check_counts(chosen: Sequence[str], n: int, is_splits: int, rprec_candidate
 
 def _test_split(data_dir: str | os.PathLike[str], run: Any, seed: int) -> Any:
     """The test split at the generator's size (``eval`` transform), checked against the run's vocabulary."""
-    from csagan.data.datasets import TextImageDataset
-    from csagan.damsm_io import vocab_to_list
 
     dataset = TextImageDataset(
         Path(data_dir), "test", image_size=run.model_config.image_size, transform="eval", seed=seed
@@ -217,8 +234,6 @@ def generate_images(
     """
     from tqdm import tqdm
 
-    from csagan.metrics.reference import quantize_images
-    from csagan.sample import sample_images
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -239,7 +254,6 @@ def generate_images(
 
 def _real_images(dataset: Any, max_images: int | None, seed: int, batch_size: int) -> Tensor:
     """The test images (or a seeded subset of ``max_images``) as ``uint8``, eval transform."""
-    from csagan.metrics.reference import iter_split_images, sample_items
 
     items = [(int(i), 0) for i in sample_items(len(dataset), max_images, seed)]
     return torch.cat(list(iter_split_images(dataset, items, batch_size)))
@@ -305,8 +319,6 @@ def _inception_metrics(
     opts: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``fid`` (Eq. 27) and/or ``is`` (Eq. 26) on one pass of the Inception network."""
-    from csagan.metrics.fid import extract_features, fid_from_features
-    from csagan.metrics.inception_score import inception_score
 
     bs, dev, progress = opts["batch_size"], opts["device"], opts["progress"]
     gen = extract_features(images, model, bs, dev, progress, with_logits="is" in chosen)
@@ -346,9 +358,6 @@ def _rprec_metric(
     run_dir: Path, run: Any, images: Tensor, captions: Sequence[str], opts: Mapping[str, Any]
 ) -> dict[str, Any]:
     """R-precision of the generated images against their own captions (run's DAMSM encoders)."""
-    from csagan.metrics.rprecision import r_precision
-    from csagan.damsm_io import load_damsm
-    from csagan.sample import encode_captions
 
     image_encoder = load_damsm(run_dir / "damsm", map_location=opts["device"]).image_encoder
     ids, lens = encode_captions(list(captions), run.vocab)
@@ -370,7 +379,6 @@ def _evaluator_metrics(
     opts: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``align`` (with sanity bounds), ``dfid`` and ``dis`` with the ToyBirds evaluator."""
-    from csagan.evaluator import caption_mentions, domain_fid, domain_is, evaluate_alignment, sanity_bounds
 
     bs = opts["batch_size"]
     out: dict[str, Any] = {}
@@ -411,7 +419,6 @@ class EvaluationResult:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the report as JSON (atomically; parents created); return the path."""
-        from csagan.atomic import atomic_write_text
 
         return atomic_write_text(path, json.dumps(self.report, indent=2, sort_keys=False) + "\n")
 
@@ -432,7 +439,6 @@ class _Timer:
 
 
 def _load_inception(weights: str | os.PathLike[str] | None, protocol: str, device: torch.device) -> FIDInceptionV3:
-    from csagan.metrics.inception_fid import FIDInceptionV3
 
     model = FIDInceptionV3("auto" if weights is None else weights, protocol=protocol)  # type: ignore[arg-type]
     return model.to(device)
@@ -489,8 +495,6 @@ def evaluate_run(
         FileNotFoundError: run, data, weights, statistics or evaluator missing.
         ValueError: unknown metric, too few images for a metric, mismatched vocabulary or labels.
     """
-    from csagan.devices import resolve_device
-    from csagan.train.run import load_run
 
     chosen = parse_metrics(metrics)
     dev = resolve_device(device)
@@ -544,13 +548,11 @@ def evaluate_run(
 
 
 def _load_stats(path: Path | None) -> Any:
-    from csagan.metrics.stats import load_stats
 
     return None if path is None else load_stats(path)
 
 
 def _load_evaluator(path: str | os.PathLike[str] | None, device: torch.device) -> Any:
-    from csagan.evaluator import load_evaluator
 
     return load_evaluator(resolve_evaluator_path(path), map_location=device)
 
@@ -570,7 +572,6 @@ def _report(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The JSON report (see the keys below; ``metrics`` holds one entry per requested metric)."""
-    from csagan import __version__
 
     trunc = settings["truncation"]
     return {

@@ -32,6 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from csagan.devices import cpu_name
+from csagan.evaluate import evaluate_run
+from csagan.train.config import resolve, run_config_json
+from csagan.train.engine import train
+
 __all__ = [
     "CLAIMS",
     "METRIC_KEYS",
@@ -161,7 +166,6 @@ def result_path(results_dir: str | Path, variant: str, seed: int) -> Path:
 
 
 def _hardware() -> dict[str, Any]:
-    from csagan.devices import cpu_name
 
     info: dict[str, Any] = {
         "cpu": cpu_name(),
@@ -202,9 +206,6 @@ def run_study(settings: StudySettings, *, progress: bool = True) -> list[Path]:
     with a checkpoint is resumed (:func:`csagan.train.engine.train` with ``resume=True``), so the
     study survives being killed at any point. Training wall time is accumulated over resumes.
     """
-    from csagan.evaluate import evaluate_run
-    from csagan.train.config import resolve, run_config_json
-    from csagan.train.engine import train
 
     written: list[Path] = []
     runs = Path(settings.runs_dir)

@@ -31,6 +31,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from csagan.csa import code_signal
+from csagan.data.datasets import TextImageDataset
+from csagan.sample import encode_captions, mask_centre_border, sample_images
+from csagan.study import STUDY_VARIANTS
+from csagan.train.run import load_run
+
 __all__ = ["CSA_CAPTIONS", "N_CAPTIONS", "StudyFigures", "first_caption_codes", "load_study_figures", "render_study_figures"]
 
 #: Captions drawn by default: the first captions of this many test images, evenly spaced over
@@ -65,7 +71,6 @@ def _png_to_tiles(path: Path, size: int) -> Tensor:
 def first_caption_codes(run: Any, data: Any, n: int = CSA_CAPTIONS) -> Tensor:
     """Sentence codes [n, text_dim] of the first captions of ``n`` evenly spaced images of ``data``,
     from the text encoder of ``run`` (a :class:`csagan.train.run.LoadedRun`)."""
-    from csagan.sample import encode_captions
 
     rows = np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)
     ids, lens = encode_captions([data.caption_texts(int(i))[0] for i in rows], run.vocab)
@@ -105,11 +110,6 @@ def render_study_figures(
     Raises:
         FileNotFoundError: no finished run folder for any requested variant.
     """
-    from csagan.csa import code_signal
-    from csagan.data.datasets import TextImageDataset
-    from csagan.sample import mask_centre_border, sample_images
-    from csagan.study import STUDY_VARIANTS
-    from csagan.train.run import load_run
 
     runs, out = Path(runs_dir), Path(out_dir)
     wanted = variants if variants is not None else STUDY_VARIANTS

@@ -12,40 +12,34 @@
 * :mod:`~csagan.metrics.rprecision` — R-precision with DAMSM encoders.
 * :mod:`~csagan.metrics.retrieval` — image → caption retrieval on dataset items (DAMSM pretraining's score).
 
-Names are imported lazily so that ``import csagan.metrics`` stays cheap.
+``inception_score`` is both a submodule and its function; the package attribute is the function
+(the module stays importable as ``csagan.metrics.inception_score``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-_EXPORTS: dict[str, str] = {
-    "FIDInceptionV3": "inception_fid",
-    "InceptionOutputs": "inception_fid",
-    "RANDOM_WEIGHTS_ID": "inception_fid",
-    "FID_WEIGHTS_FILENAME": "inception_fid",
-    "FID_WEIGHTS_URL": "inception_fid",
-    "default_weights_locations": "inception_fid",
-    "resolve_weights_path": "inception_fid",
-    "published_hash_prefix": "inception_fid",
-    "FrechetResult": "fid",
-    "FIDReport": "fid",
-    "Features": "fid",
-    "frechet_distance": "fid",
-    "compute_statistics": "fid",
-    "extract_features": "fid",
-    "fid_from_features": "fid",
-    "ISResult": "inception_score",
-    "inception_score": "inception_score",
-    "classifier_logits": "inception_score",
-    "ReferenceStats": "stats",
-    "save_stats": "stats",
-    "load_stats": "stats",
-    "split_statistics": "reference",
-    "folder_statistics": "reference",
-    "quantize_images": "reference",
-}
+from csagan.metrics.fid import (
+    Features,
+    FIDReport,
+    FrechetResult,
+    compute_statistics,
+    extract_features,
+    fid_from_features,
+    frechet_distance,
+)
+from csagan.metrics.inception_fid import (
+    FID_WEIGHTS_FILENAME,
+    FID_WEIGHTS_URL,
+    RANDOM_WEIGHTS_ID,
+    FIDInceptionV3,
+    InceptionOutputs,
+    default_weights_locations,
+    published_hash_prefix,
+    resolve_weights_path,
+)
+from csagan.metrics.inception_score import ISResult, classifier_logits, inception_score
+from csagan.metrics.reference import folder_statistics, quantize_images, split_statistics
+from csagan.metrics.stats import ReferenceStats, load_stats, save_stats
 
 __all__ = [
     "FID_WEIGHTS_FILENAME",
@@ -73,44 +67,3 @@ __all__ = [
     "save_stats",
     "split_statistics",
 ]
-
-if TYPE_CHECKING:
-    from csagan.metrics.fid import (
-        Features,
-        FIDReport,
-        FrechetResult,
-        compute_statistics,
-        extract_features,
-        fid_from_features,
-        frechet_distance,
-    )
-    from csagan.metrics.inception_fid import (
-        FID_WEIGHTS_FILENAME,
-        FID_WEIGHTS_URL,
-        RANDOM_WEIGHTS_ID,
-        FIDInceptionV3,
-        InceptionOutputs,
-        default_weights_locations,
-        published_hash_prefix,
-        resolve_weights_path,
-    )
-    from csagan.metrics.inception_score import ISResult, classifier_logits, inception_score
-    from csagan.metrics.reference import folder_statistics, quantize_images, split_statistics
-    from csagan.metrics.stats import ReferenceStats, load_stats, save_stats
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'csagan.metrics' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"csagan.metrics.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
-
-# ``inception_score`` is both a submodule and a function of it. Importing the submodule (which
-# other modules do) makes the package attribute the *module*, so the lazy ``__getattr__`` above is
-# never consulted for it; binding the function eagerly keeps ``csagan.metrics.inception_score`` the
-# function (the submodule stays importable as ``csagan.metrics.inception_score`` via sys.modules).
-from csagan.metrics.inception_score import inception_score  # noqa: E402

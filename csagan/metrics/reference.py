@@ -30,8 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from csagan.data.datasets import TextImageDataset
 from csagan.metrics.fid import extract_features
 from csagan.metrics.stats import ReferenceStats
+
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -150,7 +152,6 @@ def split_statistics(
         seed: seed of the subset and of the augmentation.
         batch_size, device, progress: see :func:`~csagan.metrics.fid.extract_features`.
     """
-    from csagan.data.datasets import TextImageDataset
 
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")

@@ -29,6 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from csagan.devices import module_device as _module_device
+from csagan.metrics.fid import iter_image_batches
+
 
 __all__ = ["RPrecisionResult", "encode_pairs", "r_precision", "r_precision_from_codes", "r_precision_from_scores"]
 
@@ -207,7 +209,6 @@ def encode_pairs(
     (words, sentence)`` as in :mod:`csagan.damsm` / :mod:`csagan.text`. Both run in eval mode
     (their modes are restored afterwards) on the device of their parameters.
     """
-    from csagan.metrics.fid import iter_image_batches
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

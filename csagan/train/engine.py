@@ -46,15 +46,19 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from csagan import __version__
 from csagan.atomic import remove_orphan_tmp_files
 from csagan.config import ModelConfig
+from csagan.damsm_io import LoadedDAMSM, file_sha256, find_vocab_source, load_damsm
 from csagan.data.datasets import EpochSampler, TextImageBatch, TextImageDataset, collate
 from csagan.data.layout import warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.models import Discriminator, Generator
-from csagan.damsm_io import file_sha256, find_vocab_source, load_damsm, LoadedDAMSM
 from csagan.runlock import folder_lock
 from csagan.sample import truncated_noise
+from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, run_config_json
+from csagan.train.logging import MetricsLogger, ProgressBar
+from csagan.train.step import TrainingDivergedError, TrainStep, rank_generator
 from csagan.train.checkpoint import (
     CHECKPOINT_NAME,
     GENERATOR_NAME,
@@ -65,7 +69,6 @@ from csagan.train.checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
-from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, run_config_json
 from csagan.train.distributed import (
     DistInfo,
     barrier,
@@ -76,8 +79,6 @@ from csagan.train.distributed import (
     read_env,
     shard_batches,
 )
-from csagan.train.logging import MetricsLogger, ProgressBar
-from csagan.train.step import TrainingDivergedError, TrainStep, rank_generator
 
 __all__ = ["CONFIG_JSON", "EvalFn", "caption_grid", "copy_damsm", "train"]
 
@@ -95,8 +96,6 @@ class _Position:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
 
 
 def caption_grid(images: Tensor, captions: Sequence[str], cols: int = 8, min_cell: int = 96) -> Image.Image:
@@ -292,7 +291,6 @@ class _Trainer:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """The full training state (every rank's generator state gathered on all ranks)."""
-        from csagan import __version__
 
         rank_states = gather_objects(self.gen.get_state().cpu(), self.info)
         return {

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import torch
 
+from csagan.atomic import atomic_torch_save
 from csagan.config import ModelConfig
-from csagan.models import Generator
 from csagan.damsm_io import load_damsm, read_vocab
+from csagan.models import Generator
 from csagan.safe_load import load_torch_file
 from csagan.text import RNNEncoder
 from csagan.train.checkpoint import GENERATOR_NAME
 from csagan.train.config import TrainConfig
+
 
 __all__ = ["EXPORT_FILES", "LoadedRun", "export_run", "load_run"]
 
@@ -124,7 +126,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, half: bool = True) -
     for name in EXPORT_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
-    from csagan.atomic import atomic_torch_save
 
     gen = torch.load(src / GENERATOR_NAME, map_location="cpu", weights_only=True)
     atomic_torch_save(_halve(gen) if half else gen, dst / GENERATOR_NAME)
