@@ -8,7 +8,7 @@ For every page listed in ``_toc.yml`` this script
    element appears);
 3. counts the typeset equations (``<mjx-container`` elements) and compares them with the
    number of display and inline equations in the page's source (Markdown file or the
-   notebook's Markdown cells).
+   notebook's Markdown cells and figure captions).
 
 Exit status 0 when every page passes, 1 otherwise (each failure is listed).
 """
@@ -70,11 +70,22 @@ def count_math(markdown: str) -> int:
 
 
 def source_markdown(path: Path) -> str:
-    """The Markdown of a page source: a ``.md`` file or a notebook's Markdown cells."""
+    """The Markdown of a page source: a ``.md`` file, or a notebook's Markdown cells plus the figure
+    captions of its code cells (``metadata.mystnb.figure.caption``, which myst-nb renders as Markdown)."""
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf-8"))
-        cells = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
-        return "\n\n".join("".join(c["source"]) for c in cells)
+        parts = []
+        for c in nb["cells"]:
+            if c["cell_type"] == "markdown":
+                parts.append("".join(c["source"]))
+                continue
+            figure = c.get("metadata", {}).get("mystnb", {}).get("figure", {})
+            caption = figure.get("caption") if isinstance(figure, dict) else None
+            if c["cell_type"] == "code" and isinstance(caption, str):
+                # one caption per figure output (myst-nb wraps each image output in the figure)
+                n_figures = sum(1 for o in c.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result"))
+                parts.extend([caption] * n_figures)
+        return "\n\n".join(parts)
     return path.read_text(encoding="utf-8")
 
 
