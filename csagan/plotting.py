@@ -20,6 +20,7 @@ from torch import Tensor
 from csagan.train.logging import read_metrics
 
 __all__ = [
+    "architecture_diagram",
     "image_grid",
     "read_metrics",
     "show_attention",
@@ -307,3 +308,99 @@ def toybirds_examples(
     images = torch.stack([data[i].image for i in picks])
     captions = [data.caption_texts(i)[0] for i in picks]
     return image_grid(images, nrow=ncol, captions=captions, cell=2.0)
+
+
+def _box(ax: Any, x: float, y: float, w: float, h: float, text: str, gid: str, colour: str) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=colour, edgecolor="0.25", linewidth=1.0))
+    ax.text(x, y, text, ha="center", va="center", fontsize=7.5, gid=gid)
+
+
+def _arrow(ax: Any, x0: float, y0: float, x1: float, y1: float) -> None:
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1.0})
+
+
+def architecture_diagram(cfg: Any) -> Any:
+    """A block diagram of the generator (top) and the discriminator (bottom) drawn from ``cfg``.
+
+    ``cfg`` is a :class:`csagan.config.ModelConfig`. The generator row shows the CSA layer (Eq. 16,
+    when ``cfg.use_csa``), the first linear layer to 8·nf×4×4, one box per up-block with its
+    (in → out) channels from :func:`csagan.models.generator_channels`, its resolutions and its fusion
+    (two SSF layers, Eq. 21, and a mask predictor for ``fusion="ssf"``), the output convolution and
+    G0's weighted logits (when ``cfg.use_g0``); the discriminator row shows the first convolution, one
+    box per down-block with its channels from :func:`csagan.models.discriminator_channels` and its
+    resolutions, and the one-way conditional head that scores D(x, t) (Eq. 24).
+
+    Every box's text has a ``gid`` (``"G.csa"``, ``"G.fc"``, ``"G.up0"``…, ``"G.to_rgb"``,
+    ``"G.g0"``, ``"D.conv_img"``, ``"D.down0"``…, ``"D.head"``), so that tests and readers can
+    find a box's label; the channel line of a block reads ``"in → out ch"``.
+    """
+    from csagan.config import ModelConfig
+    from csagan.models import discriminator_channels, generator_channels
+
+    if not isinstance(cfg, ModelConfig):
+        raise TypeError(f"architecture_diagram needs a csagan.config.ModelConfig, got {type(cfg).__name__}.")
+    c_hat, e_bar = r"$\hat{c}$", r"$\bar{e}$"  # the book's notation (intro.md)
+    g_chans = generator_channels(cfg)
+    d_chans = discriminator_channels(cfg)
+    fusion = {"ssf": "2× SSF (21)\n+ mask m", "cbn": "2× CBN (19–20)", "affine": "2× affine (DF-GAN)"}[cfg.fusion]
+    code = f"{c_hat} ({cfg.c_dim})" if cfg.use_csa else f"{e_bar} ({cfg.text_dim})"
+
+    x_end = 2 + max(len(g_chans), len(d_chans)) + 0.95
+    fig = _figure(1.45 * (x_end + 0.6), 4.4)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(-0.6, x_end)
+    ax.set_ylim(1.15, 5.75)
+    ax.axis("off")
+    bw, bh = 0.86, 0.95
+    gy, cy, dy = 3.75, 5.05, 1.75
+
+    # generator
+    ax.text(-0.5, 5.55, f"generator G ({cfg.name}, {cfg.image_size} px, nf = {cfg.nf})", fontsize=9,
+            fontweight="bold", gid="G.title")
+    _box(ax, 0, gy, bw, bh, f"noise $z$\n({cfg.z_dim})", "G.z", "#eeeeee")
+    _box(ax, 0, cy - 0.1, bw, 0.6, f"sentence {e_bar}\n({cfg.text_dim})", "G.sentence", "#eeeeee")
+    if cfg.use_csa:
+        _box(ax, 1, cy - 0.1, bw, 0.6, f"CSA (16)\n{c_hat} ({cfg.c_dim})", "G.csa", "#f6d7a7")
+        _arrow(ax, 0 + bw / 2, cy - 0.1, 1 - bw / 2, cy - 0.1)
+    _box(ax, 1, gy, bw, bh, f"fc\n{cfg.z_dim} → {8 * cfg.nf}×4×4", "G.fc", "#cfe2f3")
+    _arrow(ax, bw / 2, gy, 1 - bw / 2, gy)
+    side = 4
+    for i, (c_in, c_out) in enumerate(g_chans):
+        x = 2 + i
+        _box(ax, x, gy, bw, bh, f"up-block {i}\n{c_in} → {c_out} ch\n{side} → {2 * side} px\n{fusion}",
+             f"G.up{i}", "#d9ead3")
+        _arrow(ax, x - 1 + bw / 2, gy, x - bw / 2, gy)
+        _arrow(ax, 1.0 if cfg.use_csa else 0.0, cy - 0.4, x, gy + bh / 2)  # the code conditions every block
+        side *= 2
+    x_rgb = 2 + len(g_chans)
+    _box(ax, x_rgb, gy, bw, bh, f"to_rgb\n{g_chans[-1][1]} → 3 ch\n3×3 conv\ntanh", "G.to_rgb", "#cfe2f3")
+    _arrow(ax, x_rgb - 1 + bw / 2, gy, x_rgb - bw / 2, gy)
+    if cfg.use_g0:
+        _box(ax, x_rgb, cy - 0.1 + 0.05, bw, 0.7, f"G0 ({4 * cfg.g0_nf} ch)\n+ w·logits\nw₀ = {cfg.g0_weight_init}",
+             "G.g0", "#f4cccc")
+        _arrow(ax, x_rgb, cy - 0.1 - 0.3, x_rgb, gy + bh / 2)
+    ax.text(x_rgb + bw / 2 + 0.05, gy, f"$x_g$\n3×{cfg.image_size}×{cfg.image_size}", fontsize=8, va="center",
+            gid="G.output")
+    ax.text(1.55, cy - 0.05, f"the code {code} conditions every up-block", fontsize=7, color="0.35", gid="G.code")
+
+    # discriminator
+    ax.text(-0.5, dy + 0.75, f"discriminator D ({cfg.image_size} px, d_nf = {cfg.d_nf})", fontsize=9,
+            fontweight="bold", gid="D.title")
+    _box(ax, 0, dy, bw, bh, f"image $x$ or $x_g$\n3×{cfg.image_size}×{cfg.image_size}", "D.input", "#eeeeee")
+    _box(ax, 1, dy, bw, bh, f"conv 3×3\n3 → {cfg.d_nf} ch\n{cfg.image_size} px", "D.conv_img", "#cfe2f3")
+    _arrow(ax, bw / 2, dy, 1 - bw / 2, dy)
+    side = cfg.image_size
+    for i, (c_in, c_out) in enumerate(d_chans):
+        x = 2 + i
+        _box(ax, x, dy, bw, bh, f"down-block {i}\n{c_in} → {c_out} ch\n{side} → {side // 2} px", f"D.down{i}",
+             "#fff2cc")
+        _arrow(ax, x - 1 + bw / 2, dy, x - bw / 2, dy)
+        side //= 2
+    x_head = 2 + len(d_chans)
+    _box(ax, x_head, dy, bw, bh, f"head\n[{d_chans[-1][1]} + {e_bar} {cfg.text_dim}]\n×4×4 → 1\nD(x, t)", "D.head",
+         "#f6d7a7")
+    _arrow(ax, x_head - 1 + bw / 2, dy, x_head - bw / 2, dy)
+    return fig

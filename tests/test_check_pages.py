@@ -71,6 +71,23 @@ def test_notebook_source_reads_markdown_cells_only(cp, tmp_path: Path) -> None: 
     assert cp.count_math(cp.source_markdown(path)) == 1
 
 
+def test_notebook_source_counts_figure_captions_once_per_figure(cp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    image = {"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}, "metadata": {}}
+    stream = {"output_type": "stream", "name": "stdout", "text": "$c$"}
+    meta = {"mystnb": {"figure": {"caption": "samples $x_g$ and $x$", "name": "fig-x"}}}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["$a$"], "metadata": {}},
+            {"cell_type": "code", "source": ["f()"], "metadata": meta, "outputs": [image, stream]},
+            {"cell_type": "code", "source": ["g()"], "metadata": meta, "outputs": []},  # not run: no figure
+            {"cell_type": "code", "source": ["h()"], "metadata": {}, "outputs": [image]},  # no caption
+        ]
+    }
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    assert cp.count_math(cp.source_markdown(path)) == 3  # $a$ and the caption's two
+
+
 def test_toc_lists_every_page(cp) -> None:  # type: ignore[no-untyped-def]
     pages = cp.toc_files(ROOT)
     assert pages[0] == "book/intro"

@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from csagan.config import get_model_config
 from csagan.plotting import (
+    architecture_diagram,
     image_grid,
     read_metrics,
     show_attention,
@@ -158,3 +160,52 @@ def test_toybirds_examples(tmp_path: Path) -> None:
     assert len(fig.axes) == 3
     assert all(ax.get_title() for ax in fig.axes)
     _saved_png(fig, tmp_path / "examples.png")
+
+
+def _labels(fig, prefix: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The text of every box whose gid starts with ``prefix``, by gid."""
+    return {t.get_gid(): t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").startswith(prefix)}
+
+
+def _channels(text: str) -> tuple[int, int]:
+    import re
+
+    m = re.search(r"(\d+) → (\d+) ch", text)
+    assert m, text
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "g_expected", "d_expected", "boxes"),
+    [
+        # DF-GAN's multipliers (8,8),(8,4),(4,2),(2,1) x nf = 32 at 64 px; D: 32 x (1,2,4,8,8)
+        ("csagan", "cpu", [(256, 256), (256, 128), (128, 64), (64, 32)],
+         [(32, 64), (64, 128), (128, 256), (256, 256)], {"G.csa", "G.g0"}),
+        # 256 px, nf = 64: (8,8),(8,8),(8,8),(8,4),(4,2),(2,1) x 64; D: 32 x (1,2,4,8,8,8,8); no CSA, no G0
+        ("ssagan", "paper", [(512, 512), (512, 512), (512, 512), (512, 256), (256, 128), (128, 64)],
+         [(32, 64), (64, 128), (128, 256), (256, 256), (256, 256), (256, 256)], set()),
+    ],
+)
+def test_architecture_diagram_channels_follow_the_config(
+    tmp_path: Path, name: str, size: str, g_expected: list, d_expected: list, boxes: set
+) -> None:
+    from csagan.models import discriminator_channels, generator_channels
+
+    cfg = get_model_config(name, size=size)
+    assert generator_channels(cfg) == g_expected and discriminator_channels(cfg) == d_expected
+    fig = architecture_diagram(cfg)
+    ups = _labels(fig, "G.up")
+    downs = _labels(fig, "D.down")
+    assert [_channels(ups[f"G.up{i}"]) for i in range(len(ups))] == g_expected
+    assert [_channels(downs[f"D.down{i}"]) for i in range(len(downs))] == d_expected
+    # resolutions: up-block i goes from 4·2^i to 4·2^(i+1) px, down-block i halves the side
+    assert f"4 → 8 px" in ups["G.up0"] and f"{cfg.image_size // 2} → {cfg.image_size} px" in ups[f"G.up{len(ups) - 1}"]
+    assert f"{cfg.image_size} → {cfg.image_size // 2} px" in downs["D.down0"] and "8 → 4 px" in downs[f"D.down{len(downs) - 1}"]
+    assert f"{8 * cfg.nf}×4×4" in _labels(fig, "G.fc")["G.fc"]
+    assert ("mask" in ups["G.up0"]) == (cfg.fusion == "ssf")
+    present = set(_labels(fig, "G."))
+    assert {"G.csa", "G.g0"} & present == boxes
+    assert "D.head" in _labels(fig, "D.")
+    _saved_png(fig, tmp_path / "arch.png")
+    with pytest.raises(TypeError, match="ModelConfig"):
+        architecture_diagram({"nf": 32})
