@@ -18,7 +18,10 @@ class UnknownParameterError(ValueError):
 
 
 def check_parameters(
-    before: Iterable[str], namespace: Mapping[str, Any], valid: Iterable[str]
+    before: Iterable[str],
+    namespace: Mapping[str, Any],
+    valid: Iterable[str],
+    renamed: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return the notebook's parameters, or raise for names the notebook does not declare.
 
@@ -27,6 +30,7 @@ def check_parameters(
         namespace: the namespace after the parameters and injected-parameters cells
             (``globals()``).
         valid: the declared parameter names.
+        renamed: old parameter names and their new names; an old name is reported with its new one.
 
     Raises:
         UnknownParameterError: some name was defined by the injected cell but is not declared;
@@ -36,6 +40,12 @@ def check_parameters(
     declared = set(valid)
     new = {name for name in namespace if name not in known and not name.startswith("_")}
     unknown = sorted(new - declared)
+    moved = [name for name in unknown if renamed and name in renamed]
+    if moved:
+        raise UnknownParameterError(
+            "; ".join(f"notebook parameter {name} was renamed {renamed[name]}" for name in moved)  # type: ignore[index]
+            + f" (papermill -p {renamed[moved[0]]} VALUE). Valid parameters are: {', '.join(sorted(declared))}."  # type: ignore[index]
+        )
     if unknown:
         raise UnknownParameterError(
             f"unknown notebook parameter(s): {', '.join(unknown)}. "
@@ -45,6 +55,30 @@ def check_parameters(
     if missing:
         raise UnknownParameterError(f"the parameters cell does not define: {', '.join(missing)}.")
     return {name: namespace[name] for name in sorted(declared)}
+
+
+def check_model_config(config: Any, name: str = "config") -> None:
+    """Refuse a train preset given where a model configuration is expected.
+
+    The training chapter's ``config`` parameter names the model variant, as ``csagan train --config``
+    does; it used to name the train preset, which is now ``preset``. A preset name there (``cub``)
+    would otherwise fail later with a less helpful message.
+
+    Raises:
+        ValueError: ``config`` is a train preset name, or not a model configuration at all.
+    """
+    from csagan.config import list_configs
+    from csagan.train.config import list_train_presets
+
+    if config in list_configs():
+        return
+    if config in list_train_presets():
+        raise ValueError(
+            f"notebook parameter {name}={config!r} is a train preset: {name} names the model configuration "
+            f"({', '.join(list_configs())}); pass the preset as preset (papermill -p preset {config})."
+        )
+    raise ValueError(f"notebook parameter {name}={config!r} is not a model configuration; choose one of "
+                     f"{', '.join(list_configs())}.")
 
 
 def as_overrides(value: Any, name: str = "overrides") -> list[str]:

@@ -25,7 +25,7 @@ def test_papermill_run_with_tiny_parameters(tiny_data: Path, tmp_path: Path) -> 
     run = tmp_path / "run"
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, cwd=str(ROOT),
-        parameters={"config": "smoke", "data_dir": str(tiny_data), "out_dir": str(run), "max_steps": 2},
+        parameters={"preset": "smoke", "data_dir": str(tiny_data), "out_dir": str(run), "max_steps": 2},
     )
     assert (run / "generator.pt").is_file()
     assert (run / "metrics.jsonl").is_file()
