@@ -293,6 +293,8 @@ def figure_problems(cells: list[dict], markdown: str) -> tuple[list[str], list[s
         images = [o for o in outputs if "image/png" in o.get("data", {}) and not _glue_name(o)]
         glued = [_glue_name(o) for o in outputs if "image/png" in o.get("data", {}) and _glue_name(o)]
         fig = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+        if fig and not images:
+            problems.append(f"cell {i} has a figure caption but no image output (is the figure displayed?)")
         if images:
             caption, name = str(fig.get("caption", "")).strip(), str(fig.get("name", "")).strip()
             if not caption or not name:
@@ -418,6 +420,8 @@ def test_rules_on_examples() -> None:
     assert figure_problems([code([png], caption="A bird.")], "")[0]                   # no name
     assert figure_problems([code([png, png], caption="Two.", name="fig-x")], "")[0]   # two figures, one name
     assert figure_problems([code([{"output_type": "stream", "name": "stdout", "text": "x"}])], "") == ([], [])
+    text_repr = {"output_type": "execute_result", "data": {"text/plain": "<Figure size 640x480 with 1 Axes>"}}
+    assert figure_problems([code([text_repr], caption="A diagram.", name="fig-x")], "")[0]  # captioned, not shown
     glued_png = {**png, "metadata": {"scrapbook": {"name": "g1", "mime_prefix": ""}}}
     shown = "```{glue:figure} g1\n:name: fig-g1\n\nThe glued bird.\n```\n"
     assert figure_problems([code([glued_png])], shown) == ([], ["fig-g1"])
