@@ -1,29 +1,15 @@
 """The GAN training loop (DF-GAN's one-stage scheme with CSA-GAN's objective, Eqs. 22-25).
 
-One step, for a batch of real images x with captions t (sentence codes s and word features w
-from the frozen DAMSM text encoder, Eqs. 13-15):
-
-1. Generate x̂ = G(z, s) once, z ~ N(0, I) (with CSA the code is ĉ ~ N(μ(s), σ²(s)), Eq. 16).
-2. Discriminator step, Eq. (24): hinge terms on (x, s) (real), (x̂.detach(), s) (fake) and
-   (x, roll(s, 1)) (mismatched: the batch's sentences rolled by one, reusing the real features),
-   plus λ1 · MA-GP on the real matched pairs with gradients w.r.t. the image and the sentence
-   (DF-GAN's zero-centred penalty; ``gp_form="printed"`` uses Eq. 22 as printed), plus λ2 · KL
-   when ``kl_side="discriminator"`` (then D's optimiser also updates the CSA network, the literal
-   reading of Eq. 24; x̂ is regenerated for the G step because those weights changed).
-3. Generator step, Eq. (25): −E[D(x̂, s)] + λ3 · L_DAMSM(image encoder(x̂), w, s) (Eq. 12, skipped
-   when λ3 = 0; same-class pairs are not negatives; γ1, γ2, γ3, the reading of Eq. 8 and the reduction
-   of Eqs. 10-11 are the run's ``damsm_*`` settings, :func:`gan_damsm_config`) + λ2 · KL (Eq. 16) when CSA is on and
-   ``kl_side="generator"``. The text and image encoders are frozen; gradients pass through the
-   image encoder into x̂ only. D's parameters do not collect gradients in this step.
-
-The step itself is :class:`csagan.train.step.TrainStep` (models, optimisers, the update; no data or
-files), which the trainer delegates to and ``benchmarks/train_step.py`` times on synthetic batches.
+The trainer reads batches, runs one step of :class:`csagan.train.step.TrainStep` per batch (the D step of
+Eq. 24 with MA-GP, Eqs. 22-23, and the G step of Eq. 25; that module's docstring writes it out), logs,
+draws sample grids and writes atomic checkpoints; on several processes it shards the data and keeps the
+models in sync. ``benchmarks/train_step.py`` times the same step on synthetic batches.
 
 Everything random in a step comes from one ``torch.Generator`` per rank (seeded from the run seed
 and the rank) and from the data layer's ``(seed, epoch, index)`` generators, so a run is a function
 of its seed, and a resumed run reproduces the uninterrupted one exactly on the CPU.
 
-Run folder (the contract with ``csagan/pretrain.py`` and sampling): ``config.json``,
+Run folder (the contract with :mod:`csagan.damsm_io`, :mod:`csagan.train.run` and sampling): ``config.json``,
 ``checkpoint.pt``, ``generator.pt``, ``vocab.json``, ``damsm/``, ``metrics.jsonl`` (+ ``.csv``),
 ``samples/step_XXXXXXX.png``.
 """
