@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from csagan.config import list_configs
+from csagan.train.config import list_train_presets
+
 
 class UnknownParameterError(ValueError):
     """A papermill parameter that the notebook does not declare."""
@@ -67,8 +70,6 @@ def check_model_config(config: Any, name: str = "config") -> None:
     Raises:
         ValueError: ``config`` is a train preset name, or not a model configuration at all.
     """
-    from csagan.config import list_configs
-    from csagan.train.config import list_train_presets
 
     if config in list_configs():
         return

@@ -17,7 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from csagan.config import ModelConfig
+from csagan.data.datasets import TextImageDataset
+from csagan.models import discriminator_channels, generator_channels
 from csagan.train.logging import read_metrics
+
 
 __all__ = [
     "architecture_diagram",
@@ -298,7 +302,6 @@ def toybirds_examples(
 
     Items are picked evenly over the split (deterministic for a given ``seed``).
     """
-    from csagan.data.datasets import TextImageDataset
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}.")
@@ -337,8 +340,6 @@ def architecture_diagram(cfg: Any) -> Any:
     ``"G.g0"``, ``"D.conv_img"``, ``"D.down0"``…, ``"D.head"``), so that tests and readers can
     find a box's label; the channel line of a block reads ``"in → out ch"``.
     """
-    from csagan.config import ModelConfig
-    from csagan.models import discriminator_channels, generator_channels
 
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"architecture_diagram needs a csagan.config.ModelConfig, got {type(cfg).__name__}.")
