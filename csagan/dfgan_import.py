@@ -53,7 +53,6 @@ GPU machine. Sampling and evaluation do not depend on it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -69,7 +68,7 @@ from torch import Tensor, nn
 
 from csagan import __version__
 from csagan.config import ModelConfig
-from csagan.damsm_io import load_damsm
+from csagan.damsm_io import file_sha256, load_damsm
 from csagan.devices import resolve_device
 from csagan.models import Discriminator, Generator, discriminator_channels, generator_channels
 from csagan.safe_load import load_torch_file
@@ -430,14 +429,6 @@ def _adam_settings(optimizers: dict[str, Any] | None) -> tuple[float, float, tup
 # ----------------------------------------------------------------------------- the run folder
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(
@@ -568,7 +559,7 @@ def import_dfgan(
     provenance = {
         "format": "csagan-dfgan-import",
         "source": str(src.resolve()),
-        "source_sha256": _sha256(src),
+        "source_sha256": file_sha256(src),
         "dfgan_epoch": ckpt.epoch,
         "sizes": {name: getattr(sizes, name) for name in SIZE_FIELDS},
         "optimizers": "imported" if imported else f"fresh Adam states ({note})",

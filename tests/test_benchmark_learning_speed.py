@@ -6,7 +6,6 @@ steps); the record's structure, the step bookkeeping across segments and resumpt
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_loader import load_script
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_speed.py"
@@ -25,13 +25,9 @@ BATCH = 2
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
     before = torch.get_num_threads()
-    spec = importlib.util.spec_from_file_location("learning_speed_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/learning_speed.py", "learning_speed_bench")
     yield module
-    sys.modules.pop(spec.name, None)
+    sys.modules.pop("learning_speed_bench", None)
     torch.set_num_threads(before)
 
 

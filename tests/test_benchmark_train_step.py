@@ -6,7 +6,6 @@ values the shared step returns are.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_loader import load_script
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_step.py"
@@ -24,13 +24,9 @@ TINY = ["--config", "csagan", "--nf", "4", "--image-size", "32", "--batch", "2",
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
     before = torch.get_num_threads()
-    spec = importlib.util.spec_from_file_location("train_step_bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/train_step.py", "train_step_bench")
     yield module
-    sys.modules.pop(spec.name, None)
+    sys.modules.pop("train_step_bench", None)
     torch.set_num_threads(before)
 
 

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def cp():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("check_pages", ROOT / "tools" / "check_pages.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["check_pages"] = mod  # dataclasses need the module registered
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/check_pages.py", "check_pages")
 
 
 def test_counts_inline_display_and_directives(cp) -> None:  # type: ignore[no-untyped-def]

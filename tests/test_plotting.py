@@ -199,7 +199,7 @@ def test_architecture_diagram_channels_follow_the_config(
     assert [_channels(ups[f"G.up{i}"]) for i in range(len(ups))] == g_expected
     assert [_channels(downs[f"D.down{i}"]) for i in range(len(downs))] == d_expected
     # resolutions: up-block i goes from 4·2^i to 4·2^(i+1) px, down-block i halves the side
-    assert f"4 → 8 px" in ups["G.up0"] and f"{cfg.image_size // 2} → {cfg.image_size} px" in ups[f"G.up{len(ups) - 1}"]
+    assert "4 → 8 px" in ups["G.up0"] and f"{cfg.image_size // 2} → {cfg.image_size} px" in ups[f"G.up{len(ups) - 1}"]
     assert f"{cfg.image_size} → {cfg.image_size // 2} px" in downs["D.down0"] and "8 → 4 px" in downs[f"D.down{len(downs) - 1}"]
     assert f"{8 * cfg.nf}×4×4" in _labels(fig, "G.fc")["G.fc"]
     assert ("mask" in ups["G.up0"]) == (cfg.fusion == "ssf")

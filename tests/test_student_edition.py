@@ -8,14 +8,13 @@ solution and exercise blocks. Nothing is executed and the book is not built.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from script_loader import load_script
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +23,7 @@ SECRET = "SECRET"  # every solution body in the hand-made notebooks contains thi
 
 @pytest.fixture(scope="module")
 def se():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("student_edition", ROOT / "tools" / "student_edition.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["student_edition"] = mod  # dataclasses need the module registered
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/student_edition.py", "student_edition")
 
 
 def _split(text: str) -> list[str]:
