@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Notebooks and tests find the dataset here.
 export CSAGAN_DATA := $(abspath $(DATA))
 
-.PHONY: help setup book student student-notebooks book-student test test-unit test-slow test-notebooks test-book check-pages execute reproduce reproduce-shipped study-table clean
+.PHONY: help setup book student student-notebooks book-student test test-unit test-slow test-notebooks test-book check-pages execute reproduce reproduce-trained reproduce-early study-table clean
 
 help:
 	@echo "make book   - set up, build the HTML book into _build/html (offline, -W)"
@@ -21,7 +21,9 @@ help:
 	@echo "               and the book built from them (_build/student/html); book-student is the same"
 	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
 	@echo "make test-unit - the fast unit tests only (-m 'not slow'); make test-slow - the end-to-end ones"
-	@echo "make reproduce - the reproduction study from scratch on the CPU (hours; resumable)"
+	@echo "make reproduce-trained - the reproduction study (24 runs at 32 px, hours on 2 cores; resumable)"
+	@echo "make reproduce-early - the early-training study (16 runs of 600 x 16 images); make study-table"
+	@echo "make reproduce - both, with the DAMSM and the evaluator trained from scratch first"
 
 # ---------------------------------------------------------------- set-up
 $(STAMP): pyproject.toml
@@ -98,17 +100,22 @@ execute: setup
 	    --ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
 	done
 
-# ---------------------------------------------------------------- reproduction study (issue 7)
-# Everything from scratch on the CPU: the DAMSM (~30 min on 2 cores), the ToyBirds evaluator
-# (~13 min), then 8 variants x 2 seeds of 600 steps x 16 images each (csagan.study; ~5 min a run
-# on 2 cores, ~80 min in all), then the figures. Every step resumes where a killed run stopped;
-# `make reproduce` again continues. `make reproduce-shipped` runs the same study with the DAMSM
-# and the evaluator shipped in csagan/assets (made by the two commands below): that is how the
-# book's results were made.
+# ---------------------------------------------------------------- the reproduction study
+# Two protocols (csagan.study.STUDY_PRESETS; `csagan config show-study --preset NAME`):
+# * trained: 8 variants x 3 seeds at 32 px, 4,000 steps x 24 images, scored at five budgets
+#   (results in book/results, figures in book/results/figures) -- `make reproduce-trained`;
+# * early: 8 variants x 2 seeds at 64 px, 600 steps x 16 images (book/results/early) --
+#   `make reproduce-early`.
+# Both use the DAMSM and the evaluator shipped in csagan/assets, which is how the book's results were
+# made; `make reproduce` makes those two from scratch first (DAMSM ~30 min, evaluator ~13 min on 2
+# cores) and then runs both studies into runs/reproduce/results. Every step resumes where a killed
+# run stopped: the same command again continues. Measured run times: benchmarks/README.md.
 REPRO := runs/reproduce
 RESULTS := book/results
-STUDY = $(BIN)/csagan study run --data $(DATA) --runs $(REPRO)/runs --results $(RESULTS) --no-progress
-FIGURES = $(BIN)/csagan study figures --runs $(REPRO)/runs --out $(RESULTS)/figures --data $(DATA)
+SHIPPED_DAMSM := csagan/assets/toybirds-csagan/damsm
+SHIPPED_EVALUATOR := csagan/assets/evaluator_toybirds.pt
+STUDY = $(BIN)/csagan study run --data $(DATA) --no-progress
+FIGURES = $(BIN)/csagan study figures --data $(DATA)
 
 $(REPRO)/damsm/damsm.json: | setup
 	$(BIN)/csagan pretrain-damsm --preset toybirds-cpu --data $(DATA) --out $(REPRO)/damsm --no-progress
@@ -116,20 +123,25 @@ $(REPRO)/damsm/damsm.json: | setup
 $(REPRO)/evaluator.pt: | setup
 	$(BIN)/csagan evaluator train --data $(DATA) --out $(REPRO)/evaluator.pt --random-birds 15000 --epochs 6 --quiet
 
-SEEDS := 0,1
-
 reproduce: setup $(REPRO)/damsm/damsm.json $(REPRO)/evaluator.pt
-	$(STUDY) --seeds $(SEEDS) --damsm $(REPRO)/damsm --evaluator $(REPRO)/evaluator.pt
-	$(FIGURES)
-	$(BIN)/csagan study table --results $(RESULTS)
+	$(STUDY) --preset trained --runs $(REPRO)/trained --results $(REPRO)/results --damsm $(REPRO)/damsm --evaluator $(REPRO)/evaluator.pt
+	$(FIGURES) --runs $(REPRO)/trained --out $(REPRO)/results/figures
+	$(STUDY) --preset early --runs $(REPRO)/early --results $(REPRO)/results/early --damsm $(REPRO)/damsm --evaluator $(REPRO)/evaluator.pt
+	$(FIGURES) --runs $(REPRO)/early --out $(REPRO)/results/early/figures
+	$(BIN)/csagan study table --results $(REPRO)/results --results $(REPRO)/results/early --points
 
-reproduce-shipped: setup
-	$(STUDY) --seeds $(SEEDS) --damsm csagan/assets/toybirds-csagan/damsm --evaluator csagan/assets/evaluator_toybirds.pt
-	$(FIGURES)
-	$(BIN)/csagan study table --results $(RESULTS)
+reproduce-trained: setup
+	$(STUDY) --preset trained --runs runs/study-trained --results $(RESULTS) --damsm $(SHIPPED_DAMSM) --evaluator $(SHIPPED_EVALUATOR)
+	$(FIGURES) --runs runs/study-trained --out $(RESULTS)/figures
+	$(BIN)/csagan study table --results $(RESULTS) --points
+
+reproduce-early: setup
+	$(STUDY) --preset early --runs runs/study-early --results $(RESULTS)/early --damsm $(SHIPPED_DAMSM) --evaluator $(SHIPPED_EVALUATOR)
+	$(FIGURES) --runs runs/study-early --out $(RESULTS)/early/figures
+	$(BIN)/csagan study table --results $(RESULTS)/early
 
 study-table: setup
-	$(BIN)/csagan study table --results $(RESULTS)
+	$(BIN)/csagan study table --results $(RESULTS) --results $(RESULTS)/early --points
 
 clean:
 	rm -rf _build .pytest_cache

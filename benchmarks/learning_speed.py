@@ -11,7 +11,7 @@ between training calls and is **not** counted in the training time. At each poin
   (each call includes the engine's set-up, data loading, sample grids and checkpoint writes), and the
   engine's own step time (``wall_time`` of the checkpoint: the steps alone);
 * the reproduction study's metrics (:func:`csagan.study.study_metrics` of
-  :func:`csagan.evaluate.evaluate_run` with :class:`csagan.study.StudySettings`' evaluation settings,
+  :func:`csagan.evaluate.evaluate_run` with the evaluation settings of :class:`csagan.study.StudyConfig`,
   as ``tools/score_snapshots.py`` scores a generator): domain FID, domain IS, attribute accuracy,
   R-precision, plus the attribute accuracy of the same images against *other* captions (caption ``k`` of
   the test image half the split away, i.e. another species, as ``tests/test_shipped.py`` measures it).
@@ -50,12 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import hardware  # noqa: E402  (the benchmarks' shared hardware record)
 
 from csagan.atomic import atomic_write_text  # noqa: E402
-from csagan.study import StudySettings, study_metrics  # noqa: E402
+from csagan.study import StudyConfig, other_caption_accuracy, study_metrics  # noqa: E402
 
 FORMAT = "csagan-learning-speed"
 VERSION = 1
 #: The reproduction study's evaluation settings (metrics, images, passes, R-precision candidates).
-STUDY = StudySettings(data_dir="", damsm_dir="", runs_dir="", results_dir="")
+STUDY = StudyConfig()
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DAMSM = ROOT / "csagan" / "assets" / "toybirds-csagan" / "damsm"
 SHIPPED_RUN = ROOT / "csagan" / "assets" / "toybirds-csagan"
@@ -140,9 +140,7 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
 
 def score(run_dir: Path, data: Path, ev: dict[str, Any], image_size: int, device: str) -> dict[str, Any]:
     """The study's metrics for the run folder's generator, plus attribute accuracy against other captions."""
-    from csagan.data.datasets import TextImageDataset
-    from csagan.evaluate import evaluate_run, resolve_evaluator_path
-    from csagan.evaluator import caption_mentions, evaluate_alignment, load_evaluator
+    from csagan.evaluate import evaluate_run
 
     result = evaluate_run(
         run_dir, data, ev["metrics"], passes=ev["passes"], max_images=ev["images"], seed=ev["seed"],
@@ -152,13 +150,8 @@ def score(run_dir: Path, data: Path, ev: dict[str, Any], image_size: int, device
     scores: dict[str, Any] = dict(study_metrics(result.report))
     align = result.report["metrics"].get("align")
     if align is not None:
-        dataset = TextImageDataset(data, "test", image_size=image_size, transform="eval", seed=ev["seed"])
-        n = len(dataset)
-        plan = result.plan
-        other = [caption_mentions(dataset, (int(i) + n // 2) % n, int(k)) for i, k in zip(plan.items, plan.captions)]
-        evaluator = load_evaluator(resolve_evaluator_path(ev["evaluator"]), map_location=device)
-        scores["attribute_accuracy_other"] = evaluate_alignment(
-            evaluator, result.images, other, batch_size=ev["batch_size"]).attribute_accuracy
+        scores["attribute_accuracy_other"] = other_caption_accuracy(
+            result, data, ev["evaluator"], image_size=image_size, seed=ev["seed"], batch_size=ev["batch_size"])
         bounds = align.get("bounds") or {}
         scores["real_own_ceiling"] = bounds.get("ceiling", {}).get("attribute_accuracy")
         scores["real_shuffled_chance"] = bounds.get("chance", {}).get("attribute_accuracy")
@@ -357,7 +350,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--plot", default=None, metavar="PNG", help="redraw the learning curve after every point")
     p.add_argument("--progress", action="store_true", help="the engine's progress bar")
-    g = p.add_argument_group("evaluation (defaults: the reproduction study's settings, csagan.study.StudySettings)")
+    g = p.add_argument_group("evaluation (defaults: the reproduction study's settings, csagan.study.StudyConfig)")
     g.add_argument("--eval-images", type=int, default=STUDY.eval_images, help="generated images scored per point")
     g.add_argument("--metrics", type=lambda s: tuple(s.split(",")), default=STUDY.metrics)
     g.add_argument("--passes", type=int, default=STUDY.passes)

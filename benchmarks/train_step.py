@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -47,11 +46,10 @@ import torch
 from csagan.config import SIZES, get_model_config, list_configs
 from csagan.damsm import SmallCNNEncoder
 from csagan.data.datasets import TextImageBatch
-from csagan.devices import cpu_name
+from csagan.devices import hardware_record, resolve_device
 from csagan.models import Discriminator, Generator
 from csagan.text import RNNEncoder, freeze
 from csagan.train.config import TrainConfig
-from csagan.devices import resolve_device
 from csagan.train.step import TrainStep
 
 #: Vocabulary size and caption length of the synthetic captions (CUB-like: ~5k words, 18 tokens).
@@ -66,43 +64,9 @@ N_BATCHES = 2
 
 
 
-def _cpu_flags() -> list[str]:
-    """The CPU's bf16/AMX/AVX-512 capabilities (what decides whether bf16 autocast can pay off)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "fma")
-                return [f for f in wanted if f in flags]
-    except OSError:
-        pass
-    return []
-
-
 def hardware(device: torch.device) -> dict[str, Any]:
-    """CPU model and cores, torch version and threads, load average, the GPU's name on CUDA."""
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        affinity = os.cpu_count() or 1
-    info: dict[str, Any] = {
-        "cpu": cpu_name(),
-        "cpu_flags": _cpu_flags(),
-        "cores": os.cpu_count(),
-        "cores_usable": affinity,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "mkldnn": bool(torch.backends.mkldnn.is_available()),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-    return info
+    """CPU model, flags and cores, torch version and threads, load average, the GPU's name on CUDA."""
+    return hardware_record(device)
 
 
 # ----------------------------------------------------------------------------- setup

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -121,13 +122,16 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def _cmd_config_list(args: argparse.Namespace) -> int:
     from csagan.config import list_configs
-    from csagan.train.config import list_train_presets
-
+    from csagan.evaluate import EVAL_PRESETS
     from csagan.pretrain import DAMSM_PRESETS
+    from csagan.study import STUDY_PRESETS
+    from csagan.train.config import list_train_presets
 
     print("model configurations:", ", ".join(list_configs()))
     print("train presets:       ", ", ".join(list_train_presets()))
     print("DAMSM presets:       ", ", ".join(DAMSM_PRESETS), "(csagan config show-damsm --preset NAME)")
+    print("evaluation presets:  ", ", ".join(EVAL_PRESETS), "(csagan config show-eval --preset NAME)")
+    print("study presets:       ", ", ".join(STUDY_PRESETS), "(csagan config show-study --preset NAME)")
     return 0
 
 
@@ -145,6 +149,24 @@ def _cmd_config_show_damsm(args: argparse.Namespace) -> int:
     from csagan.pretrain import damsm_settings, parse_overrides
 
     print(json.dumps(damsm_settings(args.preset, **parse_overrides(args.set or [])), indent=2, sort_keys=True))
+    return 0
+
+
+def _cmd_config_show_study(args: argparse.Namespace) -> int:
+    import json
+
+    from csagan.study import study_config
+
+    print(json.dumps(study_config(args.preset, args.set or []).to_dict(), indent=2))
+    return 0
+
+
+def _cmd_config_show_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from csagan.evaluate import eval_config
+
+    print(json.dumps(eval_config(args.preset, args.set or []).to_dict(), indent=2))
     return 0
 
 
@@ -233,7 +255,7 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     smp.set_defaults(func=_cmd_sample)
 
     cfg = sub.add_parser("config", help="list or show the model configurations, train presets and DAMSM presets")
-    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="{list,show,show-damsm}")
+    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="{list,show,show-damsm,show-eval,show-study}")
     lst = csub.add_parser("list", help="the configuration and preset names")
     lst.set_defaults(func=_cmd_config_list)
     show = csub.add_parser("show", help="print the resolved configuration of a run as JSON")
@@ -245,6 +267,14 @@ def _add_training(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     showd.add_argument("--preset", default=None, help="DAMSM preset: toybirds-cpu, cub, coco (default: the defaults)")
     showd.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     showd.set_defaults(func=_cmd_config_show_damsm)
+    showe = csub.add_parser("show-eval", help="print the resolved evaluation settings (csagan evaluate) as JSON")
+    showe.add_argument("--preset", default=None, help="evaluation preset: paper, study, quick (default: the defaults)")
+    showe.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    showe.set_defaults(func=_cmd_config_show_eval)
+    shows = csub.add_parser("show-study", help="print the resolved reproduction-study protocol as JSON")
+    shows.add_argument("--preset", default="early", help="study preset: early (default), trained, smoke")
+    shows.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    shows.set_defaults(func=_cmd_config_show_study)
 
     tr = sub.add_parser(
         "train",
@@ -280,15 +310,20 @@ def _cmd_evaluator_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from csagan.evaluate import evaluate_run
+    from csagan.evaluate import EvalPaths, eval_config, run
 
-    result = evaluate_run(
-        args.run, args.data, args.metrics, passes=args.passes, max_images=args.max_images, seed=args.seed,
-        truncation=_truncation(args.truncation), batch_size=args.batch_size,
-        fid_weights=args.fid_weights, fid_stats=args.fid_stats, protocol=args.protocol, is_splits=args.is_splits,
-        rprec_candidates=args.rprec_candidates, rprec_rounds=args.rprec_rounds, evaluator=args.evaluator,
-        sanity_images=args.sanity_images, device=args.device, progress=not args.quiet,
-    )  # fmt: skip
+    sets = list(args.set or ())
+    for key in ("metrics", "passes", "max_images", "seed", "is_splits", "rprec_candidates", "rprec_rounds",
+                "sanity_images"):  # fmt: skip
+        if getattr(args, key) is not None:
+            sets.append(f"{key}={getattr(args, key)}")
+    if args.truncation is not None:
+        sets.append(f"truncation={_truncation(args.truncation)}")
+    sets += [f"batch_size={args.batch_size}", f"device={args.device}", f"protocol={args.protocol}"]
+    config = eval_config(args.preset, sets)
+    paths = EvalPaths(args.run, args.data, fid_weights=args.fid_weights, fid_stats=args.fid_stats,
+                      evaluator=args.evaluator)  # fmt: skip
+    result = run(config, paths, progress=not args.quiet)
     path = result.save(args.out)
     print(result.summary())
     print(f"report written to {path}")
@@ -372,22 +407,26 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     ev.add_argument("--run", required=True, type=Path, help="run folder written by `csagan train`")
     ev.add_argument("--data", required=True, type=Path, help="the dataset root the run was trained on")
-    ev.add_argument("--metrics", default="fid,is", help=f"comma-separated, from {names} (default fid,is)")
-    ev.add_argument("--passes", type=int, default=1, help="passes over the test captions (default 1; the paper ~10)")
+    ev.add_argument("--preset", default=None,
+                    help="evaluation preset: paper (10 passes, FID and IS), study (the reproduction study's), quick; "
+                         "default: FID and IS, one pass (see `csagan config show-eval`). The options below override it")
+    ev.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    ev.add_argument("--metrics", default=None, help=f"comma-separated, from {names} (default fid,is)")
+    ev.add_argument("--passes", type=int, default=None, help="passes over the test captions (default 1; the paper ~10)")
     ev.add_argument("--max-images", type=int, default=None,
                     help="score a seeded subset of this many generated (and real) images, for CPU runs")
-    ev.add_argument("--seed", type=int, default=0, help="seed of captions, noise and metric draws (default 0)")
-    ev.add_argument("--truncation", type=float, default=0.88,
+    ev.add_argument("--seed", type=int, default=None, help="seed of captions, noise and metric draws (default 0)")
+    ev.add_argument("--truncation", type=float, default=None,
                     help="truncated-normal noise scale (default 0.88, DF-GAN; 0 = plain normal)")
     ev.add_argument("--fid-stats", type=Path, default=None,
                     help="reference statistics .npz from `csagan fid-stats` (default: computed from the test images)")
-    ev.add_argument("--is-splits", type=int, default=10, help="splits of IS and domain IS (default 10)")
-    ev.add_argument("--rprec-candidates", type=int, default=100, help="captions ranked per image (default 100)")
-    ev.add_argument("--rprec-rounds", type=int, default=10, help="R-precision repetitions (default 10)")
+    ev.add_argument("--is-splits", type=int, default=None, help="splits of IS and domain IS (default 10)")
+    ev.add_argument("--rprec-candidates", type=int, default=None, help="captions ranked per image (default 100)")
+    ev.add_argument("--rprec-rounds", type=int, default=None, help="R-precision repetitions (default 10)")
     ev.add_argument("--evaluator", type=Path, default=None,
                     help="ToyBirds evaluator from `csagan evaluator train` "
                          "(default csagan/assets/evaluator_toybirds.pt)")
-    ev.add_argument("--sanity-images", type=int, default=1000,
+    ev.add_argument("--sanity-images", type=int, default=None,
                     help="real test images for the alignment's sanity bounds (default 1000)")
     ev.add_argument("--out", required=True, type=Path, help="the JSON report to write")
     _add_inception_options(ev)
@@ -425,35 +464,59 @@ def _cmd_export_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_study_run(args: argparse.Namespace) -> int:
-    from csagan.study import STUDY_VARIANTS, StudySettings, run_study
+    from csagan.study import STUDY_PRESETS, StudyPaths, run, study_config
+    from csagan.train.config import list_train_presets
 
-    settings = StudySettings(
-        data_dir=str(args.data), damsm_dir=str(args.damsm), runs_dir=str(args.runs), results_dir=str(args.results),
-        variants=tuple(args.variants.split(",")) if args.variants else STUDY_VARIANTS,
-        seeds=tuple(int(s) for s in args.seeds.split(",")), preset=args.preset, max_steps=args.steps,
-        batch_size=args.batch_size, eval_images=args.eval_images,
-        evaluator=None if args.evaluator is None else str(args.evaluator), overrides=tuple(args.set or ()),
-    )  # fmt: skip
-    files = run_study(settings, progress=not args.no_progress)
+    if args.preset not in STUDY_PRESETS:
+        hint = (f" {args.preset!r} is a train preset: give it with --train-preset."
+                if args.preset in list_train_presets() else "")  # fmt: skip
+        raise SystemExit(f"csagan study run: --preset names a study preset ({', '.join(STUDY_PRESETS)});{hint}")
+    sets = list(args.set or ())
+    for flag, key in (("variants", "variants"), ("seeds", "seeds"), ("train_preset", "train_preset"),
+                      ("steps", "max_steps"), ("batch_size", "batch_size"), ("eval_images", "eval_images")):
+        value = getattr(args, flag)
+        if value is not None:
+            sets.append(f"{key}={value}")
+    config = study_config(args.preset, sets)
+    if args.train_set:
+        config = config.replace(overrides=(*config.overrides, *args.train_set))
+    paths = StudyPaths(data_dir=str(args.data), damsm_dir=str(args.damsm), runs_dir=str(args.runs),
+                       results_dir=str(args.results), evaluator=None if args.evaluator is None else str(args.evaluator))
+    files = run(config, paths, progress=not args.no_progress)
     print(f"{len(files)} result file(s) in {args.results}")
     return 0
 
 
-def _cmd_study_table(args: argparse.Namespace) -> int:
-    from csagan.study import judge_claims, load_results, markdown_table, summarize
-
-    summary = summarize(load_results(args.results))
-    print(markdown_table(summary))
-    print()
-    for v in judge_claims(summary):
+def _print_verdicts(verdicts: list[Any], indent: str = "") -> None:
+    for v in verdicts:
         if v.verdict != "missing":
-            print(f"{v.table}: {v.claim} ({v.better} vs {v.worse}), {v.metric}: {v.verdict} "
+            print(f"{indent}{v.table}: {v.claim} ({v.better} vs {v.worse}), {v.metric}: {v.verdict} "
                   f"(difference {v.difference:+.4f}, seed noise {v.noise:.4f})")  # fmt: skip
+
+
+def _cmd_study_table(args: argparse.Namespace) -> int:
+    from csagan.study import budgets, judge_claims, load_results, markdown_table, results_at, summarize
+
+    for n, folder in enumerate(args.results):
+        results = load_results(folder)
+        seen = sorted({int(r["images_seen"]) for r in results if "images_seen" in r})
+        if n:
+            print()
+        print(f"## {folder}: {len(results)} run(s), {', '.join(map(str, seen))} images each")
+        print()
+        summary = summarize(results)
+        print(markdown_table(summary))
+        print()
+        _print_verdicts(judge_claims(summary))
+        if args.points:
+            for images in budgets(results)[:-1]:
+                print(f"\nat {images} images:")
+                _print_verdicts(judge_claims(summarize(results_at(results, images))), indent="  ")
     return 0
 
 
 def _cmd_study_figures(args: argparse.Namespace) -> int:
-    from csagan.study_figures import load_study_figures, render_study_figures
+    from csagan.study.figures import load_study_figures, render_study_figures
 
     render_study_figures(args.runs, args.out, args.data, seed=args.seed)
     print(f"figures of {len(load_study_figures(args.out).samples)} variant(s) in {args.out}")
@@ -467,25 +530,33 @@ def _add_study(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ex.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
     ex.set_defaults(func=_cmd_export_run)
 
-    st = sub.add_parser("study", help="the reproduction study: every variant, several seeds, one budget")
+    st = sub.add_parser("study", help="the reproduction study: every variant, several seeds, one protocol")
     ssub = st.add_subparsers(dest="study_command", required=True, metavar="{run,table,figures}")
     run = ssub.add_parser("run", help="train and evaluate every (variant, seed); resumable")
     run.add_argument("--data", required=True, type=Path, help="ToyBirds root")
     run.add_argument("--damsm", required=True, type=Path, help="pretrained DAMSM folder")
     run.add_argument("--runs", required=True, type=Path, help="folder of the run folders")
     run.add_argument("--results", required=True, type=Path, help="folder of the result JSON files")
-    run.add_argument("--variants", default=None, help="comma-separated (default: all eight)")
-    run.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
-    run.add_argument("--preset", default="toybirds-cpu", help="train preset (default toybirds-cpu)")
-    run.add_argument("--steps", type=int, default=600, help="steps per run (default 600)")
-    run.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
-    run.add_argument("--eval-images", type=int, default=1000, help="generated images scored per run (default 1000)")
+    run.add_argument("--preset", default="early",
+                     help="study preset: early (600 x 16 images, 64 px), trained (32 px, scored at five budgets), "
+                          "smoke; see `csagan config show-study`")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a study setting, e.g. seeds=0,1,2 or max_steps=3000 (repeatable)")
+    run.add_argument("--train-set", action="append", metavar="KEY=VALUE",
+                     help="extra train/model override for every run, e.g. nf=32 (repeatable)")
+    run.add_argument("--variants", default=None, help="comma-separated (default: the preset's, all eight)")
+    run.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's)")
+    run.add_argument("--train-preset", default=None, help="train preset of every run (default: the preset's)")
+    run.add_argument("--steps", type=int, default=None, help="steps per run (default: the preset's)")
+    run.add_argument("--batch-size", type=int, default=None, help="batch size (default: the preset's)")
+    run.add_argument("--eval-images", type=int, default=None, help="generated images scored per point")
     run.add_argument("--evaluator", type=Path, default=None, help="ToyBirds evaluator (default: the shipped one)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra train/model override (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_study_run)
     tab = ssub.add_parser("table", help="mean ± std per variant and the paper's claims, judged")
-    tab.add_argument("--results", required=True, type=Path, help="folder of the result JSON files")
+    tab.add_argument("--results", required=True, type=Path, action="append",
+                     help="folder of the result JSON files (repeat for several studies, e.g. two budgets)")
+    tab.add_argument("--points", action="store_true", help="also judge the claims at every earlier scored budget")
     tab.set_defaults(func=_cmd_study_table)
     fig = ssub.add_parser("figures", help="the same captions and noise drawn by every variant (PNG files for the book)")
     fig.add_argument("--runs", required=True, type=Path, help="the study's folder of run folders")

@@ -25,6 +25,7 @@ from csagan.train.logging import read_metrics
 
 __all__ = [
     "architecture_diagram",
+    "budget_curves",
     "image_grid",
     "read_metrics",
     "show_attention",
@@ -291,6 +292,64 @@ def training_curves(
         ax.set_title(key, fontsize=9)
         ax.set_xlabel(x, fontsize=8)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+#: Axis labels of the study's metrics (lower is better for FID).
+_METRIC_LABELS = {
+    "domain_fid": "domain FID ↓", "domain_is": "domain IS ↑", "attribute_accuracy": "attribute accuracy ↑",
+    "r_precision": "R-precision ↑", "attribute_accuracy_other": "attribute acc., other captions",
+    "csa_between_caption": "CSA code: caption spread / noise", "csa_retrieval": "CSA code: retrieval rate",
+}  # fmt: skip
+
+
+def budget_curves(
+    results: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str] = ("domain_fid", "attribute_accuracy", "r_precision"),
+    variants: Sequence[str] | None = None,
+) -> Any:
+    """Each metric against images seen: the mean over seeds per variant, ± one standard deviation shaded.
+
+    ``results`` are study results with scored ``points`` (:func:`csagan.study.run`); a point present
+    in one seed only is drawn without a band.
+
+    Raises:
+        ValueError: no result has points, or a metric occurs in none of them.
+    """
+    with_points = [r for r in results if r.get("points")]
+    if not with_points:
+        raise ValueError("budget_curves: no result has scored points (results of `csagan study run` with snapshots).")
+    names = list(variants) if variants is not None else list(dict.fromkeys(str(r["variant"]) for r in with_points))
+    fig = _figure(4.2 * len(metrics), 3.4)
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), i + 1)
+        drawn = False
+        for j, variant in enumerate(names):
+            by_images: dict[int, list[float]] = {}
+            for r in with_points:
+                if r["variant"] != variant:
+                    continue
+                for p in r["points"]:
+                    value = p["metrics"].get(metric)
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        by_images.setdefault(int(p["images_seen"]), []).append(float(value))
+            if not by_images:
+                continue
+            xs = np.array(sorted(by_images), dtype=float)
+            mean = np.array([np.mean(by_images[int(x)]) for x in xs])
+            std = np.array([np.std(by_images[int(x)], ddof=1) if len(by_images[int(x)]) > 1 else 0.0 for x in xs])
+            colour = f"C{j % 10}"
+            ax.plot(xs, mean, "o-", color=colour, markersize=3, linewidth=1.3, label=variant)
+            ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.15, linewidth=0)
+            drawn = True
+        if not drawn:
+            raise ValueError(f"budget_curves: no point has the metric {metric!r}.")
+        ax.set_xlabel("images seen", fontsize=8)
+        ax.set_ylabel(_METRIC_LABELS.get(metric, metric), fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    fig.axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

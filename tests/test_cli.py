@@ -95,14 +95,26 @@ def test_evaluator_train_missing_data_is_a_clear_error(tmp_path: Path, capsys: p
 def test_study_table_prints_table_and_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
+    trained, early = tmp_path / "trained", tmp_path / "early"
+    for folder in (trained, early):
+        folder.mkdir()
     for variant, fids in (("csagan", (10.0, 11.0)), ("csagan-no-ssf", (20.0, 21.0))):
         for seed, fid in enumerate(fids):
-            record = {"variant": variant, "seed": seed, "metrics": {"domain_fid": fid}}
-            (tmp_path / f"{variant}_seed{seed}.json").write_text(json.dumps(record))
-    assert main(["study", "table", "--results", str(tmp_path)]) == 0
+            points = [{"images_seen": 50, "metrics": {"domain_fid": 50.0 - fid}},
+                      {"images_seen": 100, "metrics": {"domain_fid": fid}}]  # fmt: skip
+            record = {"variant": variant, "seed": seed, "images_seen": 100, "metrics": {"domain_fid": fid},
+                      "points": points}  # fmt: skip
+            (trained / f"{variant}_seed{seed}.json").write_text(json.dumps(record))
+            record = {"variant": variant, "seed": seed, "images_seen": 10, "metrics": {"domain_fid": 2 * fid}}
+            (early / f"{variant}_seed{seed}.json").write_text(json.dumps(record))
+    assert main(["study", "table", "--results", str(trained), "--results", str(early), "--points"]) == 0
     out = capsys.readouterr().out
-    assert "| csagan | 2 | 10.50 ± 0.71" in out
-    assert "Table 3: SSF helps (csagan vs csagan-no-ssf), domain_fid: reproduced" in out
+    first, second = out.split(f"## {early}")
+    assert "2 run(s)" not in first and "4 run(s), 100 images each" in first and "4 run(s), 10 images each" in second
+    assert "| csagan | 2 | 10.50 ± 0.71" in first and "| csagan | 2 | 21.00 ± 1.41" in second
+    final, at50 = first.split("at 50 images:")
+    assert "Table 3: SSF helps (csagan vs csagan-no-ssf), domain_fid: reproduced" in final
+    assert "  Table 3: SSF helps (csagan vs csagan-no-ssf), domain_fid: not reproduced" in at50
 
 
 def test_export_run_command(csagan_run: Path, tmp_path: Path) -> None:

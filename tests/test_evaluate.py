@@ -105,7 +105,7 @@ def test_missing_inputs_are_clear_errors(
     weights_error = "(?s)" + FID_WEIGHTS_FILENAME.replace(".", r"\.") + ".*github.com/mseitzer"
     with pytest.raises(FileNotFoundError, match=weights_error):
         evaluate_run(csagan_run, toy["data"], "fid", **_SMALL)
-    monkeypatch.setattr("csagan.evaluate.default_evaluator_path", lambda: tmp_path / "assets" / "ev.pt")
+    monkeypatch.setattr("csagan.evaluate.config.default_evaluator_path", lambda: tmp_path / "assets" / "ev.pt")
     with pytest.raises(FileNotFoundError, match="(?s)default location.*csagan evaluator train"):
         evaluate_run(csagan_run, toy["data"], "align", **_SMALL)
     with pytest.raises(FileNotFoundError, match="csagan evaluator train"):
@@ -280,7 +280,7 @@ def test_fid_stats_folder_matches_pytorch_fid(fake_inception: Path, tmp_path: Pa
 
 
 def test_labels_name_only_the_published_standard_file_an_fid() -> None:
-    from csagan.evaluate import _labels
+    from csagan.evaluate.scores import inception_labels as _labels
 
     standard = {"is_published_weights": True, "protocol": "standard", "weights_id": "x"}
     dfgan = {"is_published_weights": True, "protocol": "dfgan", "weights_id": "y"}
@@ -291,3 +291,29 @@ def test_labels_name_only_the_published_standard_file_an_fid() -> None:
     assert not ok and "not comparable" in fid
     ok, fid, inc = _labels(other)
     assert not ok and "not an FID" in fid and "mine.pth" in fid and "NON-STANDARD" in inc
+
+
+def test_eval_config_presets_and_overrides() -> None:
+    from csagan.evaluate import EVAL_PRESETS, EvalConfig, eval_config
+
+    assert eval_config() == EvalConfig() and EvalConfig().metrics == ("fid", "is")
+    assert eval_config("paper").passes == 10 and eval_config("paper").max_images is None
+    study = eval_config("study", ["max_images=200", "metrics=rprec,dfid", "truncation=none"])
+    assert study.metrics == ("rprec", "dfid") and study.max_images == 200 and study.truncation is None
+    assert EVAL_PRESETS["study"].metrics == ("rprec", "align", "dfid", "dis")  # kept in METRICS order
+    with pytest.raises(ValueError, match="unknown evaluation preset"):
+        eval_config("cub")
+    with pytest.raises(ValueError, match="does not exist"):
+        eval_config(None, ["images=3"])
+    with pytest.raises(ValueError, match="choose one of"):
+        EvalConfig(protocol="tf")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="passes must be >= 1"):
+        EvalConfig(passes=0)
+    with pytest.raises(ValueError, match="unknown metric"):
+        EvalConfig(metrics=("fid", "kid"))
+
+
+def test_evaluate_cli_reads_the_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show-eval", "--preset", "study", "--set", "seed=3"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["max_images"] == 1000 and shown["seed"] == 3 and shown["metrics"] == ["rprec", "align", "dfid", "dis"]

@@ -209,3 +209,23 @@ def test_architecture_diagram_channels_follow_the_config(
     _saved_png(fig, tmp_path / "arch.png")
     with pytest.raises(TypeError, match="ModelConfig"):
         architecture_diagram({"nf": 32})
+
+
+def test_budget_curves_draw_mean_and_std_over_seeds() -> None:
+    from csagan.plotting import budget_curves
+
+    def point(images: int, fid: float) -> dict:
+        return {"images_seen": images, "metrics": {"domain_fid": fid}}
+
+    res = [{"variant": "csagan", "seed": s, "points": [point(10, 9.0 + 2 * s), point(20, 5.0 + 2 * s)]} for s in (0, 1)]
+    res.append({"variant": "dfgan", "seed": 0, "points": [point(10, 7.0), point(20, 6.0)]})
+    fig = budget_curves(res, metrics=("domain_fid",))
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["csagan"].get_ydata()) == [10.0, 6.0] and list(lines["dfgan"].get_xdata()) == [10.0, 20.0]
+    band = ax.collections[0].get_paths()[0].vertices  # mean ± sample std (ddof=1: sqrt(2) for 9, 11)
+    assert np.isclose(band[:, 1].max(), 10.0 + np.sqrt(2.0)) and np.isclose(band[:, 1].min(), 6.0 - np.sqrt(2.0))
+    with pytest.raises(ValueError, match="no point has the metric 'r_precision'"):
+        budget_curves(res, metrics=("r_precision",))
+    with pytest.raises(ValueError, match="no result has scored points"):
+        budget_curves([{"variant": "csagan", "seed": 0, "metrics": {}}])

@@ -16,17 +16,25 @@ from csagan.sample import sample_images
 from csagan.study import (
     CLAIMS,
     PAPER,
+    POINTS_FILE,
+    STUDY_PRESETS,
     STUDY_VARIANTS,
-    StudySettings,
+    StudyConfig,
+    StudyPaths,
+    budgets,
     judge,
     judge_claims,
     load_results,
     markdown_table,
-    run_study,
+    protocol_of,
+    results_at,
+    run,
+    snapshot_dir,
+    study_config,
     study_metrics,
     summarize,
 )
-from csagan.study_figures import N_CAPTIONS, load_study_figures, render_study_figures
+from csagan.study.figures import N_CAPTIONS, load_study_figures, render_study_figures
 from csagan.train.run import load_run
 
 
@@ -89,50 +97,116 @@ def test_markdown_table_lists_variants_in_study_order() -> None:
     assert "| 5.44 | 17.04 |" in table[2]
 
 
-def test_settings_are_checked(tmp_path: Path) -> None:
-    base = {"data_dir": "d", "damsm_dir": "m", "runs_dir": "r", "results_dir": "x"}
+def test_config_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown study variant"):
-        StudySettings(**base, variants=("csagan", "stylegan"))
+        StudyConfig(variants=("csagan", "stylegan"))
     with pytest.raises(ValueError, match="include 'csagan'"):
-        StudySettings(**base, variants=("ssagan-fixed-mask",))
-    assert StudySettings(**base).variants == STUDY_VARIANTS
+        StudyConfig(variants=("ssagan-fixed-mask",))
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        StudyConfig(max_steps=10, snapshot_steps=(5, 3))
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        StudyConfig(max_steps=10, snapshot_steps=(10,))
+    with pytest.raises(ValueError, match="sets max_steps itself"):
+        StudyConfig(overrides=("max_steps=3",))
+    with pytest.raises(TypeError, match="StudyConfig.max_steps"):
+        StudyConfig(max_steps="600")  # type: ignore[arg-type]
+    assert StudyConfig().variants == STUDY_VARIANTS
     with pytest.raises(FileNotFoundError, match="make reproduce"):
         load_results(tmp_path)
 
 
+def test_study_config_resolves_presets_and_overrides() -> None:
+    assert study_config("early") == STUDY_PRESETS["early"]
+    early = study_config("early")
+    assert (early.max_steps, early.batch_size, early.seeds, early.score_steps) == (600, 16, (0, 1), (600,))
+    cfg = study_config("trained", ["seeds=0", "variants=csagan,dfgan", "max_steps=5000", "eval_images=500"])
+    assert cfg.seeds == (0,) and cfg.variants == ("csagan", "dfgan") and cfg.max_steps == 5000
+    assert cfg.score_steps[-1] == 5000 and cfg.images_per_run == 5000 * cfg.batch_size
+    assert study_config("early", ["variants=dfgan"]).variants == ("dfgan",)
+    with pytest.raises(ValueError, match="unknown study preset 'toybirds-cpu'"):
+        study_config("toybirds-cpu")
+    with pytest.raises(ValueError, match="does not exist"):
+        study_config("early", ["steps=3"])
+
+
+def test_protocol_reads_results_of_the_earlier_format() -> None:
+    old = {"data_dir": "d", "damsm_dir": "m", "runs_dir": "r", "results_dir": "x", "variants": ["csagan"],
+           "seeds": [0, 1], "preset": "toybirds-cpu", "max_steps": 600, "batch_size": 16, "eval_images": 1000,
+           "passes": 1, "rprec_candidates": 100, "metrics": ["dfid", "dis", "align", "rprec"], "evaluator": None,
+           "overrides": []}  # fmt: skip
+    paths = StudyPaths(data_dir="d", damsm_dir="m", runs_dir="elsewhere", results_dir="y")
+    new = {**study_config("early", ["seeds=0,1,2"]).to_dict(), **vars(paths)}
+    assert protocol_of(old) == protocol_of(new)
+    assert protocol_of(old) != protocol_of({**new, "max_steps": 601})
+
+
+def _point(images: int, fid: float) -> dict:
+    return {"images_seen": images, "metrics": {"domain_fid": fid}}
+
+
+def test_results_at_an_earlier_budget() -> None:
+    res = [
+        {"variant": "csagan", "seed": s, "images_seen": 30, "metrics": {"domain_fid": 1.0 + s},
+         "points": [_point(10, 9.0 + s), _point(20, 5.0 + s), _point(30, 1.0 + s)]}
+        for s in (0, 1)
+    ] + [{"variant": "dfgan", "seed": 0, "images_seen": 30, "metrics": {"domain_fid": 2.0},
+          "points": [_point(10, 8.0), _point(30, 2.0)]}]  # fmt: skip
+    assert budgets(res) == [10, 30]
+    early = summarize(results_at(res, 10))
+    assert early["csagan"]["domain_fid"]["mean"] == 9.5 and early["dfgan"]["domain_fid"]["mean"] == 8.0
+    assert summarize(results_at(res, 30)) == summarize(res)
+    with pytest.raises(ValueError, match="dfgan seed 0 has no point at 20 images"):
+        results_at(res, 20)
+    assert budgets([{"variant": "x", "seed": 0, "images_seen": 9600, "metrics": {}}]) == [9600]
+
+
 @pytest.mark.slow
 def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_path: Path) -> None:
-    settings = StudySettings(
-        data_dir=str(toy["data"]), damsm_dir=str(toy["damsm"]), runs_dir=str(tmp_path / "runs"),
-        results_dir=str(tmp_path / "results"), variants=("csagan", "ssagan-fixed-mask"), seeds=(0,),
-        preset="smoke", max_steps=2, batch_size=4, eval_images=8, rprec_candidates=4, metrics=("rprec",),
-    )  # fmt: skip
-    files = run_study(settings, progress=False)
+    config = study_config("smoke", ["variants=csagan,ssagan-fixed-mask", "metrics=rprec,align"])
+    paths = StudyPaths(data_dir=str(toy["data"]), damsm_dir=str(toy["damsm"]), runs_dir=str(tmp_path / "runs"),
+                       results_dir=str(tmp_path / "results"))  # fmt: skip
+    files = run(config, paths, progress=False)
     assert [f.name for f in files] == ["csagan_seed0.json", "ssagan-fixed-mask_seed0.json"]
     record = json.loads(files[0].read_text())
-    assert record["images_seen"] == 8 and record["config"]["train"]["max_steps"] == 2
+    assert record["images_seen"] == 16 and record["config"]["train"]["max_steps"] == 4
     assert record["config"]["train"]["seed"] == 0 and record["train_seconds"] > 0
+    assert record["train_cpu_seconds"] > 0 and record["hardware"]["cpu_flags"] is not None
     assert 0.0 <= record["metrics"]["r_precision"] <= 1.0
     assert record["metrics"]["r_precision"] == record["report"]["metrics"]["rprec"]["mean"]
+    # scored at the snapshot and at the end, an fp16 generator kept at each, the last point = the result
+    assert [p["steps"] for p in record["points"]] == [2, 4] and record["points"][-1]["metrics"] == record["metrics"]
+    assert record["points"][0]["train_cpu_seconds"] < record["points"][1]["train_cpu_seconds"]
+    run_dir = Path(paths.runs_dir) / "csagan" / "seed0"
+    for step in (2, 4):
+        snap = load_run(snapshot_dir(run_dir, step))
+        assert snap.step == step and next(snap.generator.parameters()).dtype == torch.float32
+    # the own-caption / other-caption accuracies and the CSA code measurement come with every point
+    for p in record["points"]:
+        assert 0 <= p["metrics"]["attribute_accuracy_other"] <= 1 and 0 <= p["metrics"]["csa_retrieval"] <= 1
     fixed = json.loads(files[1].read_text())
     assert fixed["config"]["train"]["mask_source"].endswith("csagan/seed0")
+    assert "csa_retrieval" not in fixed["metrics"]
     before = [f.stat().st_mtime_ns for f in files]
-    assert run_study(settings, progress=False) == files  # finished: nothing is redone
+    assert run(config, paths, progress=False) == files  # finished: nothing is redone
     assert [f.stat().st_mtime_ns for f in files] == before
     # A study over a subset of the variants reuses the finished files too.
-    assert run_study(replace(settings, variants=("csagan",)), progress=False) == files[:1]
+    assert run(config.replace(variants=("csagan",)), paths, progress=False) == files[:1]
     assert [f.stat().st_mtime_ns for f in files] == before
-    assert set(summarize(load_results(settings.results_dir))) == {"csagan", "ssagan-fixed-mask"}
+    assert set(summarize(load_results(paths.results_dir))) == {"csagan", "ssagan-fixed-mask"}
+    # A run folder made under another protocol is refused, not continued.
+    with pytest.raises(ValueError, match="other settings"):
+        run(config.replace(variants=("csagan",), eval_images=9), replace(paths, results_dir=str(tmp_path / "r2")),
+            progress=False)
 
     # The figures: the same captions and noise for both variants, read back within PNG rounding.
     figs_dir = tmp_path / "figures"
-    assert main(["study", "figures", "--runs", settings.runs_dir, "--out", str(figs_dir),
+    assert main(["study", "figures", "--runs", paths.runs_dir, "--out", str(figs_dir),
                  "--data", str(toy["data"])]) == 0  # fmt: skip
     figs = load_study_figures(figs_dir)
     assert set(figs.samples) == {"csagan", "ssagan-fixed-mask"} and len(figs.captions) == N_CAPTIONS
-    run = load_run(Path(settings.runs_dir) / "csagan" / "seed0")
-    ref = sample_images(run.generator, run.text_encoder, run.vocab, figs.captions, n_per_caption=4, seed=0)
-    size = run.model_config.image_size
+    run_ = load_run(Path(paths.runs_dir) / "csagan" / "seed0")
+    ref = sample_images(run_.generator, run_.text_encoder, run_.vocab, figs.captions, n_per_caption=4, seed=0)
+    size = run_.model_config.image_size
     got = figs.samples["csagan"]
     assert got.shape == (N_CAPTIONS, 4, 3, size, size)
     assert torch.allclose(got.reshape(-1, 3, size, size), ref.images.clamp(-1, 1), atol=1.01 / 255)
@@ -147,6 +221,45 @@ def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_
     assert 0.0 <= figs.meta["variants"]["csagan"]["csa"]["retrieval"] <= 1.0
     with pytest.raises(FileNotFoundError, match="csagan study run"):
         render_study_figures(tmp_path / "nowhere", figs_dir, toy["data"])
+
+
+@pytest.mark.slow
+def test_run_resumes_after_a_kill_between_points(toy: dict[str, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study killed after its first scored point continues from it: the point is kept, not retrained."""
+    import csagan.study.runner as runner
+
+    config = study_config("smoke", ["variants=dfgan", "metrics=rprec"])
+    paths = StudyPaths(data_dir=str(toy["data"]), damsm_dir=str(toy["damsm"]), runs_dir=str(tmp_path / "runs"),
+                       results_dir=str(tmp_path / "results"))  # fmt: skip
+    real_export = runner.export_run
+    calls: list[int] = []
+
+    def export_then_die(run_dir: Path, out: Path, half: bool = True) -> Path:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after training the second segment, before its copy
+        return real_export(run_dir, out, half=half)
+
+    monkeypatch.setattr(runner, "export_run", export_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, paths, progress=False)
+    run_dir = Path(paths.runs_dir) / "dfgan" / "seed0"
+    first = json.loads((run_dir / POINTS_FILE).read_text())["points"]
+    assert [p["steps"] for p in first] == [2]
+    monkeypatch.setattr(runner, "export_run", real_export)
+    (out,) = run(config, paths, progress=False)
+    record = json.loads(out.read_text())
+    assert record["points"][0] == first[0] and [p["steps"] for p in record["points"]] == [2, 4]
+
+
+def test_study_cli_names_the_new_preset_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["study", "run", "--data", "d", "--damsm", "m", "--runs", "r", "--results", "x"]
+    with pytest.raises(SystemExit, match="give it with --train-preset"):
+        main([*args, "--preset", "toybirds-cpu"])
+    assert main(["config", "show-study", "--preset", "trained", "--set", "seeds=0"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["name"] == "trained" and shown["seeds"] == [0]
 
 
 def test_study_metrics_reads_the_report_and_leaves_missing_ones_empty() -> None:

@@ -20,15 +20,15 @@ import json
 from pathlib import Path
 
 from csagan.evaluate import evaluate_run
-from csagan.study import StudySettings, study_metrics
+from csagan.study import StudyConfig, study_metrics
 from csagan.train.run import load_run
 
 #: The study's evaluation settings (metrics, passes, R-precision candidates), from its defaults.
-STUDY = StudySettings(data_dir="", damsm_dir="", runs_dir="", results_dir="")
+STUDY = StudyConfig()
 
 
 def score(run_dir: Path, data: Path, images: int, seed: int) -> dict[str, object]:
-    """The study's metrics for one generator folder, evaluated as :func:`csagan.study.run_study` does."""
+    """The study's metrics for one generator folder, evaluated as :func:`csagan.study.run` does."""
     result = evaluate_run(run_dir, data, STUDY.metrics, passes=STUDY.passes, max_images=images, seed=seed,
                           rprec_candidates=STUDY.rprec_candidates, progress=False)
     return {"step": load_run(run_dir).step, "metrics": study_metrics(result.report)}

@@ -1,6 +1,6 @@
 """The reproduction study's figures: every variant draws the same captions with the same noise.
 
-One job: turn the study's run folders (``<runs>/<variant>/seed<k>``, :mod:`csagan.study`) into
+One job: turn the study's run folders (``<runs>/<variant>/seed<k>``, :mod:`csagan.study.runner`) into
 small image files that the book can show without the run folders (which are large and not
 shipped). For each variant found, :func:`render_study_figures` writes
 
@@ -13,7 +13,7 @@ shipped). For each variant found, :func:`render_study_figures` writes
 * ``figures.json``: the captions, the test images they come from, the noise seed, each variant's
   training step, the mean mask inside the central half of the image against the border, and for
   variants with CSA how much of the sentence survives in the sampled code
-  (:func:`csagan.csa.code_signal` on :func:`first_caption_codes`, :data:`CSA_CAPTIONS` test captions).
+  (:func:`csagan.csa.code_signal` on :func:`first_caption_codes`, :data:`csagan.study.scoring.CSA_CAPTIONS` test captions).
 
 :func:`load_study_figures` reads them back as tensors in [−1, 1] (samples) and [0, 1] (masks).
 """
@@ -33,18 +33,16 @@ from torch import Tensor
 
 from csagan.csa import code_signal
 from csagan.data.datasets import TextImageDataset
-from csagan.sample import encode_captions, mask_centre_border, sample_images
-from csagan.study import STUDY_VARIANTS
+from csagan.sample import mask_centre_border, sample_images
+from csagan.study.config import STUDY_VARIANTS
+from csagan.study.scoring import first_caption_codes
 from csagan.train.run import load_run
 
-__all__ = ["CSA_CAPTIONS", "N_CAPTIONS", "StudyFigures", "first_caption_codes", "load_study_figures", "render_study_figures"]
+__all__ = ["N_CAPTIONS", "StudyFigures", "load_study_figures", "render_study_figures"]
 
 #: Captions drawn by default: the first captions of this many test images, evenly spaced over
 #: the test split (so over its species, which are stored in order).
 N_CAPTIONS = 6
-
-#: Test captions (evenly spaced, first caption each) for the CSA code measurement.
-CSA_CAPTIONS = 100
 
 
 def _tiles_to_png(tiles: Tensor, ncol: int, path: Path, grey: bool = False) -> None:
@@ -66,17 +64,6 @@ def _png_to_tiles(path: Path, size: int) -> Tensor:
         raise ValueError(f"{path}: {w}x{h} pixels is not a grid of {size}-pixel tiles; re-render the figures.")
     t = torch.from_numpy(arr.copy()).float() / 255.0
     return t.reshape(h // size, size, w // size, size, c).permute(0, 2, 4, 1, 3)
-
-
-def first_caption_codes(run: Any, data: Any, n: int = CSA_CAPTIONS) -> Tensor:
-    """Sentence codes [n, text_dim] of the first captions of ``n`` evenly spaced images of ``data``,
-    from the text encoder of ``run`` (a :class:`csagan.train.run.LoadedRun`)."""
-
-    rows = np.linspace(0, len(data) - 1, min(n, len(data))).round().astype(int)
-    ids, lens = encode_captions([data.caption_texts(int(i))[0] for i in rows], run.vocab)
-    with torch.no_grad():
-        _, sent = run.text_encoder(ids, lens)
-    return sent
 
 
 def render_study_figures(

@@ -1,0 +1,160 @@
+"""Running a study: train every (variant, seed) of a :class:`~csagan.study.config.StudyConfig`, score
+it at each of its budgets, and write one result file per run.
+
+:func:`run` is resumable at every level. A finished result file with the same protocol is skipped; a
+run folder with a checkpoint continues (:func:`csagan.train.engine.train` with ``resume=True``, which
+loses at most the last checkpoint interval); a run is trained in segments that end at each scored
+step, and every scored point is written to ``<run>/study_points.json`` at once, so a killed study
+continues with the same call and redoes neither a segment nor a score that was finished. At each
+scored step an fp16 copy of the generator is kept in ``<run>/snapshots/step<NNNNNN>`` (what the
+chapters draw from at each budget).
+
+Times: ``train_seconds`` is the wall time of the training segments and ``train_cpu_seconds`` their CPU
+time (all threads of this process; a paused process, ``kill -STOP``, does not accumulate it), both
+as measured by the calls that finished a segment: a call killed mid-segment is not counted, and its
+steps up to the last checkpoint are not redone. ``engine_seconds`` is the engine's own wall time of
+all steps (kept in the checkpoint, so it spans kills), without set-up, sample grids and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from csagan.atomic import atomic_write_text
+from csagan.devices import hardware_record
+from csagan.study.config import StudyConfig, StudyPaths, protocol_of
+from csagan.study.scoring import score_run
+from csagan.train.checkpoint import load_checkpoint
+from csagan.train.config import resolve, run_config_json
+from csagan.train.engine import train
+from csagan.train.run import export_run
+
+__all__ = ["POINTS_FILE", "REPORT_FILE", "result_path", "run", "run_one", "snapshot_dir"]
+
+#: The per-run progress file: every scored point, written as soon as it is scored.
+POINTS_FILE = "study_points.json"
+#: The evaluation report of the run's last point (the result file's ``report``).
+REPORT_FILE = "study_report.json"
+
+
+def result_path(results_dir: str | Path, variant: str, seed: int) -> Path:
+    """Where the result of (variant, seed) is written."""
+    return Path(results_dir) / f"{variant}_seed{seed}.json"
+
+
+def snapshot_dir(run_dir: str | Path, step: int) -> Path:
+    """Where the fp16 copy of a run's generator at ``step`` is kept."""
+    return Path(run_dir) / "snapshots" / f"step{step:06d}"
+
+
+def _settings(config: StudyConfig, paths: StudyPaths) -> dict[str, Any]:
+    return {**config.to_dict(), **{k: v for k, v in vars(paths).items()}}
+
+
+def _load_points(run_dir: Path, protocol: dict[str, Any]) -> list[dict[str, Any]]:
+    path = run_dir / POINTS_FILE
+    if not path.is_file():
+        return []
+    state = json.loads(path.read_text())
+    if state.get("protocol") != protocol:
+        raise ValueError(
+            f"{run_dir} holds a study run made with other settings (see its {POINTS_FILE}); point --runs at "
+            "another folder, or delete this run folder to retrain it."
+        )
+    return list(state["points"])
+
+
+def _save_points(run_dir: Path, protocol: dict[str, Any], points: list[dict[str, Any]]) -> None:
+    atomic_write_text(run_dir / POINTS_FILE, json.dumps({"protocol": protocol, "points": points}, indent=2) + "\n")
+
+
+def _checkpoint_step(run_dir: Path) -> int:
+    path = run_dir / "checkpoint.pt"
+    return int(load_checkpoint(path)["step"]) if path.is_file() else 0
+
+
+def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, progress: bool = True) -> Path:
+    """Train, snapshot and score one (variant, seed) and write its result file (module docstring)."""
+    runs = Path(paths.runs_dir)
+    run_dir = runs / variant / f"seed{seed}"
+    overrides = [f"damsm_dir={paths.damsm_dir}", f"seed={seed}", f"max_steps={config.max_steps}",
+                 f"batch_size={config.batch_size}", "epochs=0", *config.overrides]  # fmt: skip
+    if variant == "ssagan-fixed-mask":
+        overrides.append(f"mask_source={runs / 'csagan' / f'seed{seed}'}")
+    model_cfg, train_cfg = resolve(variant, config.train_preset, overrides)
+    protocol = protocol_of(_settings(config, paths))
+    points = _load_points(run_dir, protocol)
+    done = {int(p["steps"]) for p in points}
+    for target in config.score_steps:
+        if target in done:
+            continue
+        at = _checkpoint_step(run_dir)
+        if at > target:
+            raise RuntimeError(
+                f"{run_dir}: its checkpoint is at step {at}, past the unscored point at step {target} "
+                f"({POINTS_FILE} was lost or edited); delete the run folder to retrain it."
+            )
+        hardware = hardware_record(train_cfg.device)  # with the load average as the segment starts
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        train(model_cfg, train_cfg.replace(max_steps=target), paths.data_dir, run_dir,
+              resume=(run_dir / "checkpoint.pt").is_file(), progress=progress)  # fmt: skip
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        engine_seconds = float(load_checkpoint(run_dir / "checkpoint.pt")["wall_time"])
+        snap = snapshot_dir(run_dir, target)
+        if snap.exists():
+            shutil.rmtree(snap)  # a copy cut off by a kill: make it again
+        export_run(run_dir, snap, half=True)
+        eval0 = time.perf_counter()
+        metrics, report = score_run(run_dir, paths.data_dir, config, seed=seed, evaluator=paths.evaluator,
+                                    device=train_cfg.device, progress=progress)  # fmt: skip
+        if target == config.max_steps:
+            atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2, default=str) + "\n")
+        prev = points[-1] if points else {"train_seconds": 0.0, "train_cpu_seconds": 0.0}
+        points.append({
+            "steps": target, "images_seen": target * config.batch_size,
+            "train_seconds": round(prev["train_seconds"] + wall, 1),
+            "train_cpu_seconds": round(prev["train_cpu_seconds"] + cpu, 1),
+            "engine_seconds": round(engine_seconds, 1),
+            "eval_seconds": round(time.perf_counter() - eval0, 1), "hardware": hardware, "metrics": metrics,
+        })  # fmt: skip
+        _save_points(run_dir, protocol, points)
+    last = points[-1]
+    record = {
+        "variant": variant,
+        "seed": seed,
+        "settings": _settings(config, paths),
+        "config": json.loads(run_config_json(model_cfg, train_cfg)),
+        "images_seen": config.images_per_run,
+        "train_seconds": last["train_seconds"],
+        "train_cpu_seconds": last["train_cpu_seconds"],
+        "eval_seconds": last["eval_seconds"],
+        "hardware": last["hardware"],
+        "metrics": last["metrics"],
+        "points": points,
+        "report": json.loads((run_dir / REPORT_FILE).read_text()),
+    }
+    out = result_path(paths.results_dir, variant, seed)
+    atomic_write_text(out, json.dumps(record, indent=2, default=str) + "\n")
+    return out
+
+
+def run(config: StudyConfig, paths: StudyPaths, *, progress: bool = True) -> list[Path]:
+    """Train and score every (variant, seed) of ``config``, seed by seed; returns the result files.
+
+    A (variant, seed) whose result file exists with the same protocol (:func:`protocol_of`; the
+    selection of variants and seeds and the preset's name may differ) is skipped.
+    """
+    written: list[Path] = []
+    protocol = protocol_of(_settings(config, paths))
+    for seed in config.seeds:  # seed-major: a study cut short still has every variant of its first seeds
+        for variant in config.variants:
+            out = result_path(paths.results_dir, variant, seed)
+            if out.is_file() and protocol_of(json.loads(out.read_text()).get("settings", {})) == protocol:
+                written.append(out)
+                continue
+            written.append(run_one(config, paths, variant, seed, progress=progress))
+    return written
