@@ -102,7 +102,7 @@ execute: setup
 
 # ---------------------------------------------------------------- the reproduction study
 # Two protocols (csagan.study.STUDY_PRESETS; `csagan config show-study --preset NAME`):
-# * trained: 8 variants x 3 seeds at 32 px, 4,000 steps x 24 images, scored at five budgets
+# * trained: 8 variants x 3 seeds at 32 px, learning rates x2, 3,000 steps x 24 images, scored at five budgets
 #   (results in book/results, figures in book/results/figures) -- `make reproduce-trained`;
 # * early: 8 variants x 2 seeds at 64 px, 600 steps x 16 images (book/results/early) --
 #   `make reproduce-early`.
