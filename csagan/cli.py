@@ -146,9 +146,9 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_config_show_damsm(args: argparse.Namespace) -> int:
     import json
 
-    from csagan.pretrain import damsm_settings, parse_overrides
+    from csagan.pretrain import pretrain_config
 
-    print(json.dumps(damsm_settings(args.preset, **parse_overrides(args.set or [])), indent=2, sort_keys=True))
+    print(json.dumps(pretrain_config(args.preset, args.set or []).to_dict(), indent=2, sort_keys=True))
     return 0
 
 
@@ -184,17 +184,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain_damsm(args: argparse.Namespace) -> int:
-    from csagan.pretrain import parse_overrides, pretrain_damsm
+    from csagan.pretrain import PretrainPaths, pretrain_config, run
 
     if args.old_config is not None:
         raise ValueError(
             f"pretrain-damsm --config was renamed --preset (a DAMSM preset; --config names a GAN model variant "
             f"everywhere else): use --preset {args.old_config}."
         )
-    settings = parse_overrides(args.set or [])
+    config = pretrain_config(args.preset, args.set or [])
     if args.no_progress:
-        settings["progress"] = False
-    out = pretrain_damsm(args.data, args.out, preset=args.preset, **settings)
+        config = config.replace(progress=False)
+    out = run(config, PretrainPaths(args.data, args.out))
     print(f"DAMSM encoders written to {out}")
     return 0
 

@@ -16,10 +16,14 @@ trained run (:func:`csagan.paths.shipped_run`, folder ``damsm/``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import typing
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -28,140 +32,180 @@ from tqdm import tqdm
 
 from csagan.atomic import atomic_torch_save, remove_orphan_tmp_files
 from csagan.damsm import DAMSM, DAMSMConfig, DAMSMLosses, InceptionEncoder, SmallCNNEncoder
-from csagan.damsm_io import IMAGE_ENCODER_KINDS, METRICS_FILE, file_sha256, save_damsm
+from csagan.damsm_io import METRICS_FILE, file_sha256, save_damsm
 from csagan.data.datasets import EpochSampler, TextImageDataset, collate
 from csagan.data.layout import warn_if_single_class
 from csagan.devices import resolve_device
 from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.runlock import folder_lock
 from csagan.safe_load import load_torch_file
-from csagan.settings import parse_override, parse_value
+from csagan.settings import check_type, parse_override, parse_value
 from csagan.text import RNNEncoder
 
 __all__ = [
     "DAMSM_PRESETS",
     "PRETRAIN_DEFAULTS",
+    "PretrainConfig",
+    "PretrainPaths",
     "damsm_settings",
     "evaluate_loss",
     "lr_at_epoch",
     "parse_overrides",
+    "pretrain_config",
     "pretrain_damsm",
+    "run",
     "train_step",
 ]
 
 # ----------------------------------------------------------------------------- pretraining
 
-PRETRAIN_DEFAULTS: dict[str, Any] = {
-    "image_encoder": "small_cnn",
-    "inception_weights": None,
-    "image_size": 64,
-    "ndf": 32,
-    "batch_size": 48,
-    "epochs": 10,
-    "max_steps": None,
-    "lr": 0.002,
-    "betas": (0.5, 0.999),
-    "lr_decay": 0.98,
-    "rnn_grad_clip": 0.25,
-    "gamma1": 4.0,
-    "gamma2": 5.0,
-    "gamma3": 10.0,
-    "word_score_mode": "code",
-    "reduction": "mean",
-    "seed": 0,
-    "device": "auto",
-    "num_workers": 0,
-    "log_every": 10,
-    "eval_every_epoch": True,
-    "eval_queries": 1000,
-    "eval_candidates": 100,
-    "resume": True,
-    "progress": True,
-}
-"""Every setting of :func:`pretrain_damsm` and its default (AttnGAN's recipe, small CNN).
+def _damsm_config(cfg: dict[str, Any]) -> Any:
+    """The :class:`csagan.damsm.DAMSMConfig` of pretraining settings (γ1-γ3, Eq. 8 reading, reduction).
 
-``gamma1``/``gamma2``/``gamma3`` are γ1-γ3 of Eqs. (7)-(9); ``word_score_mode`` is the reading of
-Eq. (8) (``"code"``: AttnGAN's ``log Σ exp(γ2 R)``; ``"paper"``: with the printed 1/γ2) and
-``reduction`` that of Eqs. (10)-(11) (``"mean"`` over the batch as AttnGAN; ``"sum"`` as printed):
-:class:`csagan.damsm.DAMSMConfig`. Set them with ``--set word_score_mode=paper --set reduction=sum``."""
+    Raises:
+        ValueError: a γ that is not a positive number, or an unknown word_score_mode / reduction.
+    """
 
-DAMSM_PRESETS: dict[str, dict[str, Any]] = {
-    # ToyBirds on a 2-core CPU: small CNN at 64 px, batch 24 (the word-level loss grows as B²).
-    # Measured: 14 epochs (5152 steps) took 29 min on one thread of a shared 2-core machine and
-    # reached 17.6 % test R-precision (chance 1 %; csagan.pretrain's docstring, "Measured").
-    "toybirds-cpu": {
-        "image_encoder": "small_cnn",
-        "image_size": 64,
-        "ndf": 32,
-        "batch_size": 24,
-        "epochs": 14,
-        "lr": 0.002,
-        "eval_queries": 500,
-    },
+    try:
+        gammas = {k: float(cfg[k]) for k in ("gamma1", "gamma2", "gamma3")}
+    except (TypeError, ValueError):
+        bad = {k: cfg[k] for k in ("gamma1", "gamma2", "gamma3")}
+        raise ValueError(f"gamma1, gamma2 and gamma3 must be numbers > 0, got {bad}.") from None
+    return DAMSMConfig(**gammas, word_score_mode=cfg["word_score_mode"], reduction=cfg["reduction"])
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Every setting of DAMSM pretraining (AttnGAN's recipe, small CNN by default); frozen.
+
+    ``gamma1``/``gamma2``/``gamma3`` are γ1-γ3 of Eqs. (7)-(9); ``word_score_mode`` is the reading of
+    Eq. (8) (``"code"``: AttnGAN's ``log Σ exp(γ2 R)``; ``"paper"``: with the printed 1/γ2) and
+    ``reduction`` that of Eqs. (10)-(11) (``"mean"`` over the batch as AttnGAN; ``"sum"`` as printed):
+    :class:`csagan.damsm.DAMSMConfig`. Set them with ``--set word_score_mode=paper --set reduction=sum``.
+    ``max_steps`` stops after that many optimiser steps in total (resumed ones included);
+    ``resume`` continues from ``checkpoint.pt`` of the output folder when there is one.
+    """
+
+    image_encoder: Literal["small_cnn", "inception"] = "small_cnn"
+    inception_weights: str | None = None
+    image_size: int = 64
+    ndf: int = 32
+    batch_size: int = 48
+    epochs: int = 10
+    max_steps: int | None = None
+    lr: float = 0.002
+    betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay: float = 0.98
+    rnn_grad_clip: float = 0.25
+    gamma1: float = 4.0
+    gamma2: float = 5.0
+    gamma3: float = 10.0
+    word_score_mode: str = "code"
+    reduction: str = "mean"
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    log_every: int = 10
+    eval_every_epoch: bool = True
+    eval_queries: int = 1000
+    eval_candidates: int = 100
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_type("PretrainConfig", f.name, getattr(self, f.name), _HINTS[f.name])
+        _damsm_config(self.to_dict())  # γ > 0, the Eq. 8 reading and the reduction, checked by DAMSMConfig
+        for name in ("batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}.")
+
+    def replace(self, **changes: Any) -> PretrainConfig:
+        """A copy with ``changes`` (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (what ``damsm.json`` and the checkpoint record)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+_HINTS = typing.get_type_hints(PretrainConfig)
+
+PRETRAIN_DEFAULTS: dict[str, Any] = PretrainConfig().to_dict()
+"""Every setting of :class:`PretrainConfig` and its default, as a dict."""
+
+DAMSM_PRESETS: dict[str, PretrainConfig] = {
+    # ToyBirds on a 2-core CPU: small CNN at 64 px, batch 24 (the word-level loss grows as B²); what the
+    # shipped DAMSM was trained with (its results: this module's docstring).
+    "toybirds-cpu": PretrainConfig(image_encoder="small_cnn", image_size=64, ndf=32, batch_size=24, epochs=14,
+                                   lr=0.002, eval_queries=500),
     # AttnGAN's CUB DAMSM: ImageNet Inception-v3 (local weights file), 299 px, batch 48,
     # 200 epochs (the released file is text_encoder200.pth).
-    "cub": {
-        "image_encoder": "inception",
-        "image_size": 299,
-        "batch_size": 48,
-        "epochs": 200,
-        "lr": 0.002,
-        "num_workers": 4,
-    },
+    "cub": PretrainConfig(image_encoder="inception", image_size=299, batch_size=48, epochs=200, lr=0.002,
+                          num_workers=4),
     # COCO: the same recipe; AttnGAN released text_encoder100.pth (100 epochs).
-    "coco": {
-        "image_encoder": "inception",
-        "image_size": 299,
-        "batch_size": 48,
-        "epochs": 100,
-        "lr": 0.002,
-        "num_workers": 4,
-    },
-}
+    "coco": PretrainConfig(image_encoder="inception", image_size=299, batch_size=48, epochs=100, lr=0.002,
+                           num_workers=4),
+}  # fmt: skip
 """Named settings for ``csagan pretrain-damsm --preset NAME`` (``csagan config show-damsm --preset NAME``)."""
 
 
-def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The full settings of a preset (``None``: :data:`PRETRAIN_DEFAULTS`) with ``overrides``.
+@dataclass(frozen=True)
+class PretrainPaths:
+    """Where pretraining reads the data set (AttnGAN layout) and writes the DAMSM folder."""
+
+    data_dir: str | os.PathLike[str]
+    out_dir: str | os.PathLike[str]
+
+
+def _unknown(names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(_HINTS))
+    if unknown:
+        raise ValueError(f"unknown DAMSM pretraining setting(s) {unknown}; valid names: {sorted(_HINTS)}.")
+
+
+def pretrain_config(preset: str | None = None, sets: Sequence[str] = (), **values: Any) -> PretrainConfig:
+    """The preset ``preset`` (``None``: the defaults) with ``key=value`` strings ``sets`` (the shared
+    parser of :mod:`csagan.settings`) and then keyword ``values`` applied. With ``image_encoder=inception``
+    and no preset, ``image_size`` becomes 299 unless it is given.
 
     Raises:
-        ValueError: unknown preset or setting names (the valid ones are listed).
+        ValueError: an unknown preset or setting (the valid ones are listed) or a bad value.
+        TypeError: a value of the wrong type (the message names the field).
     """
-    settings = dict(PRETRAIN_DEFAULTS)
-    if preset is not None:
-        if preset not in DAMSM_PRESETS:
-            raise ValueError(f"unknown DAMSM preset {preset!r}; choose one of {sorted(DAMSM_PRESETS)}.")
-        settings.update(DAMSM_PRESETS[preset])
-    unknown = sorted(set(overrides) - set(PRETRAIN_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown DAMSM pretraining setting(s) {unknown}; valid names: {sorted(PRETRAIN_DEFAULTS)}."
-        )
-    settings.update(overrides)
-    if "image_size" not in overrides and settings["image_encoder"] == "inception" and preset is None:
-        settings["image_size"] = 299
-    return settings
+    if preset is not None and preset not in DAMSM_PRESETS:
+        raise ValueError(f"unknown DAMSM preset {preset!r}; choose one of {sorted(DAMSM_PRESETS)}.")
+    changes = {**parse_overrides(sets), **values}
+    _unknown(list(changes))
+    if "betas" in changes and isinstance(changes["betas"], list):
+        changes["betas"] = tuple(changes["betas"])
+    if preset is None and changes.get("image_encoder") == "inception" and "image_size" not in changes:
+        changes["image_size"] = 299
+    base = PretrainConfig() if preset is None else DAMSM_PRESETS[preset]
+    return base.replace(**changes)
+
+
+def damsm_settings(preset: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """:func:`pretrain_config` as a dict (what ``csagan config show-damsm`` prints)."""
+    return pretrain_config(preset, **overrides).to_dict()
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """Parse CLI ``--set key=value`` strings into overrides for :func:`damsm_settings`.
-
-    The same parser as every other ``--set`` (:mod:`csagan.settings`): ``3``, ``0.5``, ``true``,
-    ``null``, ``[0.5, 0.999]`` are read as values, other text stays a string (``device=cpu``).
+    """Parse ``--set key=value`` strings into typed pretraining settings (the parser of every ``--set``,
+    :mod:`csagan.settings`, typed by :class:`PretrainConfig`'s fields).
 
     Raises:
-        ValueError: a pair without ``=`` or an unknown name.
+        ValueError: a pair without ``=``, an unknown name, or text that is not a value of the field's type.
     """
     out: dict[str, Any] = {}
     for pair in pairs:
         key, raw = parse_override(pair)
         key = key.replace("-", "_")
-        out[key] = parse_value(key, raw)
-    unknown = sorted(set(out) - set(PRETRAIN_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown DAMSM pretraining setting(s) {unknown}; valid names: {sorted(PRETRAIN_DEFAULTS)}."
-        )
+        _unknown([key])
+        value = parse_value(key, raw, _HINTS[key])
+        out[key] = tuple(value) if isinstance(value, list) else value
     return out
 
 
@@ -186,21 +230,6 @@ def _check_pretrain_settings(saved: dict[str, Any] | None, cfg: dict[str, Any], 
             f"settings ({'; '.join(diffs)}); rerun with the same --config/--set, pass --set resume=false to start "
             "afresh in that folder, or choose another --out."
         )
-
-
-def _damsm_config(cfg: dict[str, Any]) -> Any:
-    """The :class:`csagan.damsm.DAMSMConfig` of pretraining settings (γ1-γ3, Eq. 8 reading, reduction).
-
-    Raises:
-        ValueError: a γ that is not a positive number, or an unknown word_score_mode / reduction.
-    """
-
-    try:
-        gammas = {k: float(cfg[k]) for k in ("gamma1", "gamma2", "gamma3")}
-    except (TypeError, ValueError):
-        bad = {k: cfg[k] for k in ("gamma1", "gamma2", "gamma3")}
-        raise ValueError(f"gamma1, gamma2 and gamma3 must be numbers > 0, got {bad}.") from None
-    return DAMSMConfig(**gammas, word_score_mode=cfg["word_score_mode"], reduction=cfg["reduction"])
 
 
 def lr_at_epoch(epoch: int, lr: float, decay: float) -> float:
@@ -262,8 +291,8 @@ def pretrain_damsm(
 ) -> Path:
     """Pretrain a DAMSM (text encoder + image encoder) with AttnGAN's recipe; returns ``out_dir``.
 
-    Settings are :data:`PRETRAIN_DEFAULTS`, updated by the named ``preset`` (:data:`DAMSM_PRESETS`)
-    and then by keyword ``overrides``; unknown names raise ``ValueError``. The recipe
+    Settings: :func:`pretrain_config` of ``preset`` (:data:`DAMSM_PRESETS`) and keyword ``overrides``
+    (unknown names raise ``ValueError``); :func:`run` with a :class:`PretrainConfig` is the same. The recipe
     (AttnGAN's DAMSM pretraining): L_DAMSM = L^w_1 + L^w_2 + L^s_1 + L^s_2 (Eq. 12) with
     γ1 = 4, γ2 = 5, γ3 = 10, AttnGAN's reading of Eq. 8 and the batch mean in Eqs. 10-11 (settings
     ``gamma1``-``gamma3``, ``word_score_mode``, ``reduction``) and same-class negatives masked;
@@ -285,29 +314,29 @@ def pretrain_damsm(
     Raises:
         ValueError: bad settings; FileNotFoundError: missing data or Inception weights.
     """
-    cfg = damsm_settings(preset, **overrides)
-    _damsm_config(cfg)  # bad γ / word_score_mode / reduction: one-line error before any data is read
-    kind = cfg["image_encoder"]
-    if kind not in IMAGE_ENCODER_KINDS:
-        raise ValueError(f"image_encoder must be one of {list(IMAGE_ENCODER_KINDS)}, got {kind!r}.")
-    if kind == "inception" and not cfg["inception_weights"]:
+    return run(pretrain_config(preset, **overrides), PretrainPaths(data_dir, out_dir))
+
+
+def run(config: PretrainConfig, paths: PretrainPaths) -> Path:
+    """Pretrain a DAMSM with ``config`` from ``paths.data_dir`` into ``paths.out_dir``
+    (:func:`pretrain_damsm` describes the recipe and the files); returns the output folder.
+
+    Raises:
+        ValueError: Inception without local weights; FileNotFoundError: missing data or weights.
+    """
+    cfg = config.to_dict()
+    if config.image_encoder == "inception" and not config.inception_weights:
         raise ValueError(
             "image_encoder='inception' needs inception_weights: the local path of torchvision's "
             "inception_v3_google-0cc3c7bd.pth (ImageNet Inception-v3); nothing is downloaded."
         )
-    for name in ("batch_size", "epochs"):
-        if int(cfg[name]) < 1:
-            raise ValueError(f"{name} must be >= 1, got {cfg[name]}.")
-    if cfg["max_steps"] is not None and int(cfg["max_steps"]) < 1:
-        raise ValueError(f"max_steps must be >= 1 or None, got {cfg['max_steps']}.")
-    device = resolve_device(cfg["device"])
+    device = resolve_device(config.device)
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(int(cfg["seed"]))
-
-        with folder_lock(out_dir, "csagan pretrain-damsm"):
-            remove_orphan_tmp_files(out_dir)
-            return _pretrain(Path(data_dir), Path(out_dir), cfg, device)
+        torch.manual_seed(config.seed)
+        with folder_lock(paths.out_dir, "csagan pretrain-damsm"):
+            remove_orphan_tmp_files(paths.out_dir)
+            return _pretrain(Path(paths.data_dir), Path(paths.out_dir), cfg, device)
 
 
 def _pretrain(data_dir: Path, out_dir: Path, cfg: dict[str, Any], device: torch.device) -> Path:

@@ -132,7 +132,7 @@ def test_config_lists_and_shows_the_damsm_presets(capsys: pytest.CaptureFixture[
     assert "DAMSM presets:        toybirds-cpu, cub, coco" in capsys.readouterr().out
     assert main(["config", "show-damsm", "--preset", "cub", "--set", "lr=0.001"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["image_encoder"] == DAMSM_PRESETS["cub"]["image_encoder"] == "inception"
+    assert shown["image_encoder"] == DAMSM_PRESETS["cub"].image_encoder == "inception"
     assert shown["lr"] == 0.001 and set(shown) == set(PRETRAIN_DEFAULTS)
 
 

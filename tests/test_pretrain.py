@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import typing
 from pathlib import Path
 
 import pytest
@@ -248,7 +249,7 @@ def test_settings_presets_and_overrides() -> None:
 
 def test_parse_overrides_types() -> None:
     got = parse_overrides(["epochs=3", "lr=0.001", "device=cpu", "max_steps=null", "betas=[0.9, 0.99]"])
-    assert got == {"epochs": 3, "lr": 0.001, "device": "cpu", "max_steps": None, "betas": [0.9, 0.99]}
+    assert got == {"epochs": 3, "lr": 0.001, "device": "cpu", "max_steps": None, "betas": (0.9, 0.99)}
     with pytest.raises(ValueError, match="key=value"):
         parse_overrides(["epochs"])
     with pytest.raises(ValueError, match="valid names"):
@@ -453,13 +454,31 @@ def test_loss_readings_are_pretraining_settings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "match"),
-    [({"reduction": "bogus"}, "reduction must be 'mean'"), ({"word_score_mode": "max"}, "word_score_mode must be"),
-     ({"gamma3": 0}, "gamma3 must be > 0"), ({"gamma1": "x"}, "must be numbers")],
-)
-def test_bad_loss_reading_fails_before_reading_data(tmp_path: Path, bad: dict[str, object], match: str) -> None:
-    with pytest.raises(ValueError, match=match):  # tmp_path holds no data set: the check comes first
+    ("bad", "error", "match"),
+    [({"reduction": "bogus"}, ValueError, "reduction must be 'mean'"),
+     ({"word_score_mode": "max"}, ValueError, "word_score_mode must be"),
+     ({"gamma3": 0}, ValueError, "gamma3 must be > 0"),
+     ({"gamma1": "x"}, TypeError, "PretrainConfig.gamma1 must be of type float")],
+)  # fmt: skip
+def test_bad_loss_reading_fails_before_reading_data(
+    tmp_path: Path, bad: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):  # tmp_path holds no data set: the check comes first
         pretrain_damsm(tmp_path, tmp_path / "out", **bad)
+
+
+def test_pretrain_config_is_the_one_resolver() -> None:
+    from csagan.damsm_io import IMAGE_ENCODER_KINDS
+    from csagan.pretrain import PretrainConfig, pretrain_config
+
+    assert typing.get_args(typing.get_type_hints(PretrainConfig)["image_encoder"]) == IMAGE_ENCODER_KINDS
+    cfg = pretrain_config("toybirds-cpu", ["epochs=3", "betas=0.9,0.99"], seed=4)
+    assert (cfg.epochs, cfg.betas, cfg.seed, cfg.batch_size) == (3, (0.9, 0.99), 4, 24)
+    assert damsm_settings("toybirds-cpu", epochs=3, betas=(0.9, 0.99), seed=4) == cfg.to_dict()
+    with pytest.raises(ValueError, match="choose one of"):
+        pretrain_config(None, ["image_encoder=resnet"])
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        pretrain_config(None, ["epochs=0"])
 
 
 def test_pretraining_loss_follows_the_reading(toybirds: Path, tmp_path: Path) -> None:

@@ -307,7 +307,7 @@ _DDP_SCRIPT = textwrap.dedent(
     real_loop = E._loop
     def loop(tr, *a):
         real_loop(tr, *a)
-        torch.save({"G": tr.G.state_dict(), "D": tr.D.state_dict(), "writes": writes["n"]},
+        torch.save({"G": tr.step.G.state_dict(), "D": tr.step.D.state_dict(), "writes": writes["n"]},
                    os.path.join(dump, f"rank{rank}.pt"))
     E._loop = loop
     m, t = resolve("csagan", "smoke", sys.argv[4:])

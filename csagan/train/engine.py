@@ -42,9 +42,6 @@ from csagan.devices import resolve_device
 from csagan.models import Discriminator, Generator
 from csagan.runlock import folder_lock
 from csagan.sample import truncated_noise
-from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, run_config_json
-from csagan.train.logging import MetricsLogger, ProgressBar
-from csagan.train.step import TrainingDivergedError, TrainStep, rank_generator
 from csagan.train.checkpoint import (
     CHECKPOINT_NAME,
     GENERATOR_NAME,
@@ -55,6 +52,7 @@ from csagan.train.checkpoint import (
     load_checkpoint,
     restore_rng_state,
 )
+from csagan.train.config import RESUMABLE_FIELDS, TrainConfig, run_config_json
 from csagan.train.distributed import (
     DistInfo,
     barrier,
@@ -65,6 +63,8 @@ from csagan.train.distributed import (
     read_env,
     shard_batches,
 )
+from csagan.train.logging import MetricsLogger, ProgressBar
+from csagan.train.step import TrainingDivergedError, TrainStep, rank_generator
 
 __all__ = ["CONFIG_JSON", "EvalFn", "caption_grid", "copy_damsm", "train"]
 
@@ -249,19 +249,16 @@ class _Trainer:
                     "its mask predictors from (Table 4); train `csagan` first."
                 )
             _load_mask_source(g, train_cfg.mask_source)
-        self.step_runner = TrainStep(model_cfg, train_cfg, g, d, self.text_encoder, self.image_encoder, device,
-                                     info=info, gen=rank_generator(train_cfg.seed, info.rank, device),
-                                     on_diverged=self._diverged)
-        st = self.step_runner  # the same objects, so checkpoints and samples see the step's state
-        self.memory_format, self.G, self.D, self.G_fwd = st.memory_format, st.G, st.D, st.G_fwd
-        self.opt_g, self.opt_d, self.scaler = st.opt_g, st.opt_d, st.scaler
-        self.amp_dtype, self.gen = st.amp_dtype, st.gen
+        # the step owns G, D, their optimisers, the scaler and the noise generator; checkpoints read them there
+        self.step = TrainStep(model_cfg, train_cfg, g, d, self.text_encoder, self.image_encoder, device,
+                              info=info, gen=rank_generator(train_cfg.seed, info.rank, device),
+                              on_diverged=self._diverged)
         self.pos = _Position()
         if resume_state is not None:
             self._restore(resume_state)
         else:
-            broadcast_parameters(self.G, info)
-            broadcast_parameters(self.D, info)
+            broadcast_parameters(self.step.G, info)
+            broadcast_parameters(self.step.D, info)
         self.steps_per_epoch = len(self.dataset) // (train_cfg.batch_size * info.world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(
@@ -278,7 +275,7 @@ class _Trainer:
     def state_dict(self) -> dict[str, Any]:
         """The full training state (every rank's generator state gathered on all ranks)."""
 
-        rank_states = gather_objects(self.gen.get_state().cpu(), self.info)
+        rank_states = gather_objects(self.step.gen.get_state().cpu(), self.info)
         return {
             "format": "csagan-train-checkpoint",
             "version": 1,
@@ -292,11 +289,11 @@ class _Trainer:
             "data": self.data_info,
             "model_config": self.mcfg.to_dict(),
             "train_config": self.tcfg.to_dict(),
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "generator": self.step.G.state_dict(),
+            "discriminator": self.step.D.state_dict(),
+            "opt_g": self.step.opt_g.state_dict(),
+            "opt_d": self.step.opt_d.state_dict(),
+            "scaler": self.step.scaler.state_dict(),
             "rng": capture_rng_state(),
             "train_rng": rank_states,
         }
@@ -308,22 +305,22 @@ class _Trainer:
                 f"{self.info.world_size}; resume with the same number of processes (torchrun --nproc_per_node "
                 f"{state['world_size']}) to continue exactly."
             )
-        self.G.load_state_dict(state["generator"])
-        self.D.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.step.G.load_state_dict(state["generator"])
+        self.step.D.load_state_dict(state["discriminator"])
+        self.step.opt_g.load_state_dict(state["opt_g"])
+        self.step.opt_d.load_state_dict(state["opt_d"])
         if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+            self.step.scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
-        self.gen.set_state(state["train_rng"][self.info.rank].cpu())
+        self.step.gen.set_state(state["train_rng"][self.info.rank].cpu())
         self.pos = _Position(int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"]),
                              int(state["images_seen"]), float(state["wall_time"]))
 
     def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
         """Set the optimisers' learning rates (after a restore, which loads the saved ones)."""
-        for group in self.opt_g.param_groups:
+        for group in self.step.opt_g.param_groups:
             group["lr"] = lr_g
-        for group in self.opt_d.param_groups:
+        for group in self.step.opt_d.param_groups:
             group["lr"] = lr_d
 
     def save_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
@@ -341,7 +338,7 @@ class _Trainer:
             {
                 "format": "csagan-generator",
                 "model_config": self.mcfg.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.G.state_dict().items()},
+                "state_dict": {k: v.detach().cpu() for k, v in self.step.G.state_dict().items()},
                 "step": self.pos.step,
             },
             self.run_dir / GENERATOR_NAME,
@@ -359,7 +356,7 @@ class _Trainer:
 
     # ------------------------------------------------------------------ step
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return self.step_runner.autocast()
+        return self.step.autocast()
 
     def _diverged(self, flag: list[str], values: dict[str, float]) -> None:
         """Save ``nan_step_XXXXXXX.pt`` and raise (called by :class:`TrainStep` on every rank)."""
@@ -380,7 +377,7 @@ class _Trainer:
 
     def train_step(self, batch: TextImageBatch) -> dict[str, float]:
         """One D step and one G step (module docstring); returns every loss term as a float."""
-        return self.step_runner(batch)
+        return self.step(batch)
 
     # ------------------------------------------------------------------ data
     def epoch_loader(self, epoch: int, start_batch: int) -> DataLoader[Any]:
@@ -418,12 +415,12 @@ class _Trainer:
     def write_samples(self) -> Path:
         """Generate the fixed-caption, fixed-noise grid ``samples/step_XXXXXXX.png`` (rank 0)."""
         z, sent, texts = self._sample_setup()
-        self.G.eval()
+        self.step.G.eval()
         try:
             with torch.no_grad(), self._autocast():
-                images = self.G(z, sent, csa_sample=False).image
+                images = self.step.G(z, sent, csa_sample=False).image
         finally:
-            self.G.train()
+            self.step.G.train()
         path = self.run_dir / "samples" / f"step_{self.pos.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         caption_grid(images.float(), texts).save(path)
@@ -576,11 +573,11 @@ def _loop(tr: _Trainer, logger: MetricsLogger, eval_fn: EvalFn | None, progress:
 
 
 def _run_eval(tr: _Trainer, logger: MetricsLogger, eval_fn: EvalFn) -> None:
-    tr.G.eval()
+    tr.step.G.eval()
     try:
-        metrics = eval_fn(tr.pos.step, tr.G)
+        metrics = eval_fn(tr.pos.step, tr.step.G)
     finally:
-        tr.G.train()
+        tr.step.G.train()
     logger.log({"kind": "eval", "step": tr.pos.step, "epoch": tr.pos.epoch, **{k: float(v) for k, v in metrics.items()}})
 
 
