@@ -4,7 +4,7 @@ The step is the engine's own :class:`csagan.train.step.TrainStep` (the code ``cs
 Eq. (24)'s hinge terms + λ1·MA-GP (Eqs. 22-23) for D, then Eq. (25)'s adversarial term + λ3·DAMSM
 (Eq. 12) + λ2·KL (Eq. 16) for G, with the optimiser updates. Inputs are synthetic (random images
 in [−1, 1], random caption indices and lengths, random class ids) and the frozen DAMSM encoders
-(:class:`csagan.text.RNNEncoder`, :class:`csagan.damsm.SmallCNNEncoder`) are randomly initialised,
+(:class:`csagan.text.RNNEncoder`, :class:`csagan.damsm_encoders.SmallCNNEncoder`) are randomly initialised,
 so no dataset and no pretrained weights are needed. Random weights time the networks faithfully.
 
 In one run the script builds two trainers from the same seed:
@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from csagan.config import SIZES, get_model_config, list_configs
-from csagan.damsm import SmallCNNEncoder
+from csagan.damsm_encoders import SmallCNNEncoder
 from csagan.data.datasets import TextImageBatch
 from csagan.devices import hardware_record, resolve_device
 from csagan.models import Discriminator, Generator

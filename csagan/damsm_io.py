@@ -6,7 +6,7 @@ engine):
 ``text_encoder.pth``
     state dict of :class:`csagan.text.RNNEncoder` (AttnGAN's key layout).
 ``image_encoder.pth``
-    state dict of :class:`csagan.damsm.SmallCNNEncoder` or :class:`csagan.damsm.InceptionEncoder`.
+    state dict of :class:`csagan.damsm_encoders.SmallCNNEncoder` or :class:`csagan.damsm_encoders.InceptionEncoder`.
 ``damsm.json``
     ``{"image_encoder": "small_cnn"|"inception", "image_size", "ndf", "emb_dim", "n_words",
     "gamma1", "gamma2", "gamma3", "captions_pickle_sha256", "vocab_size", "epochs", "step",
@@ -47,7 +47,7 @@ from torch import nn
 
 from csagan import __version__
 from csagan.atomic import atomic_torch_save, atomic_write_text
-from csagan.damsm import InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
+from csagan.damsm_encoders import InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
 from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_captions_pickle
 from csagan.data.text import END_TOKEN, Vocabulary
 from csagan.safe_load import load_torch_file
@@ -199,7 +199,7 @@ def _image_encoder_kind(image_encoder: nn.Module) -> str:
     if isinstance(image_encoder, SmallCNNEncoder):
         return "small_cnn"
     raise ValueError(
-        f"image_encoder must be a csagan.damsm.SmallCNNEncoder or InceptionEncoder, got "
+        f"image_encoder must be a csagan.damsm_encoders.SmallCNNEncoder or InceptionEncoder, got "
         f"{type(image_encoder).__name__}."
     )
 

@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from csagan.atomic import atomic_torch_save, remove_orphan_tmp_files
-from csagan.damsm import DAMSM, DAMSMConfig, DAMSMLosses, InceptionEncoder, SmallCNNEncoder
+from csagan.damsm import DAMSM, DAMSMConfig, DAMSMLosses
+from csagan.damsm_encoders import InceptionEncoder, SmallCNNEncoder
 from csagan.damsm_io import METRICS_FILE, file_sha256, save_damsm
 from csagan.data.datasets import EpochSampler, TextImageDataset, collate
 from csagan.data.layout import warn_if_single_class

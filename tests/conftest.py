@@ -23,7 +23,7 @@ def single_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 40-image, 8-species ToyBirds set and a DAMSM folder of randomly initialised encoders (32 px)."""
-    from csagan.damsm import SmallCNNEncoder
+    from csagan.damsm_encoders import SmallCNNEncoder
     from csagan.data.datasets import TextImageDataset
     from csagan.data.toybirds import make_toybirds
     from csagan.damsm_io import save_damsm
@@ -62,7 +62,7 @@ def attngan_damsm(toy: dict[str, Path]) -> dict[str, Path]:
     """
     import shutil
 
-    from csagan.damsm import InceptionEncoder
+    from csagan.damsm_encoders import InceptionEncoder
     from csagan.data.captions import CAPTIONS_PICKLE_NAMES
     from csagan.data.safe_pickle import safe_load_pickle
     from csagan.text import RNNEncoder

@@ -12,15 +12,11 @@ from torchvision.models import inception_v3
 
 from csagan.damsm import (
     DAMSM,
-    INCEPTION_LAYERS,
     DAMSMConfig,
     DAMSMLosses,
-    InceptionEncoder,
-    SmallCNNEncoder,
     cosine_similarity,
     damsm_loss,
     func_attention,
-    load_attngan_image_encoder,
     matching_losses,
     pairwise_attention,
     posterior,
@@ -28,6 +24,7 @@ from csagan.damsm import (
     word_level_score,
     word_similarity_matrix,
 )
+from csagan.damsm_encoders import INCEPTION_LAYERS, InceptionEncoder, SmallCNNEncoder, load_attngan_image_encoder
 from csagan.text import RNNEncoder
 
 B, D, T, N = 3, 5, 4, 6

@@ -10,22 +10,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from csagan.damsm import DAMSM, DAMSMConfig, SmallCNNEncoder
-from csagan.data.datasets import TextImageDataset, TextImageItem, collate
-from csagan.pretrain import DAMSM_PRESETS, damsm_settings, lr_at_epoch, parse_overrides, pretrain_damsm, train_step
+from csagan.damsm import DAMSM, DAMSMConfig
+from csagan.damsm_encoders import SmallCNNEncoder
 from csagan.damsm_io import (
     DAMSM_JSON,
     IMAGE_ENCODER_FILE,
     TEXT_ENCODER_FILE,
     VOCAB_FILE,
-    load_damsm,
     LoadedDAMSM,
+    load_damsm,
     save_damsm,
     vocab_to_list,
 )
+from csagan.data.datasets import TextImageDataset, TextImageItem, collate
 from csagan.metrics.retrieval import retrieval_accuracy
+from csagan.pretrain import DAMSM_PRESETS, damsm_settings, lr_at_epoch, parse_overrides, pretrain_damsm, train_step
 from csagan.text import RNNEncoder
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -345,9 +345,9 @@ def test_pretrain_refuses_batch_larger_than_split(toybirds: Path, tmp_path: Path
 
 def test_import_attngan_release_into_a_damsm_folder(tmp_path: Path) -> None:
     """AttnGAN-style files (Inception image encoder, captions pickle) become a loadable folder."""
-    from csagan.damsm import InceptionEncoder
-    from csagan.data.safe_pickle import safe_dump_pickle
+    from csagan.damsm_encoders import InceptionEncoder
     from csagan.damsm_io import import_attngan_damsm
+    from csagan.data.safe_pickle import safe_dump_pickle
 
     torch.manual_seed(0)
     text = RNNEncoder(len(VOCAB))
@@ -382,7 +382,7 @@ def _tree(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_attngan_release_folder_loads_with_the_datasets_captions_pickle(attngan_damsm: dict[str, Path]) -> None:
     """No damsm.json, no vocab.json: architecture from the weights, vocabulary from captions.pickle."""
-    from csagan.damsm import InceptionEncoder
+    from csagan.damsm_encoders import InceptionEncoder
     from csagan.data.safe_pickle import safe_load_pickle
 
     folder, data = attngan_damsm["damsm"], attngan_damsm["data"]

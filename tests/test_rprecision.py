@@ -114,7 +114,7 @@ def test_too_few_images_is_a_clear_error() -> None:
 
 
 def test_real_damsm_encoders_run_and_keep_their_modes() -> None:
-    from csagan.damsm import SmallCNNEncoder
+    from csagan.damsm_encoders import SmallCNNEncoder
     from csagan.text import RNNEncoder
 
     with torch.random.fork_rng():

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from csagan.config import list_configs
-from csagan.damsm import SmallCNNEncoder
+from csagan.damsm_encoders import SmallCNNEncoder
 from csagan.damsm_io import save_damsm
 from csagan.text import RNNEncoder
 from csagan.train import engine
@@ -349,7 +349,7 @@ def test_cli_train_takes_attngan_damsm_folder_as_released(attngan_damsm: dict[st
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """`csagan train --damsm DAMSMencoders/bird` (text_encoder200.pth, image_encoder200.pth only) works."""
     from csagan.cli import main
-    from csagan.damsm import InceptionEncoder
+    from csagan.damsm_encoders import InceptionEncoder
 
     folder, data = attngan_damsm["damsm"], attngan_damsm["data"]
     before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
