@@ -45,7 +45,11 @@ $(DATA)/toybirds.json: | $(STAMP)
 setup: $(STAMP) $(MATHJAX) $(DATA)/toybirds.json
 
 # ---------------------------------------------------------------- book
-book: setup
+# The introduction's map of the package (csagan.plotting.PACKAGE_LAYERS; a test keeps it complete).
+book/figures/package_layers.png: csagan/plotting.py | $(STAMP)
+	$(PY) -c "from csagan.plotting import package_layers_diagram as d; d().savefig('$@', dpi=110)"
+
+book: setup book/figures/package_layers.png
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "Book: file://$(abspath _build/html/index.html)"
 

@@ -24,9 +24,11 @@ from csagan.train.logging import read_metrics
 
 
 __all__ = [
+    "PACKAGE_LAYERS",
     "architecture_diagram",
     "budget_curves",
     "image_grid",
+    "package_layers_diagram",
     "read_metrics",
     "show_attention",
     "show_masks",
@@ -464,3 +466,63 @@ def architecture_diagram(cfg: Any) -> Any:
          "#f6d7a7")
     _arrow(ax, x_head - 1 + bw / 2, dy, x_head - bw / 2, dy)
     return fig
+
+
+#: The package in three layers (top: what a user runs; bottom: the paper), each module with what it holds.
+#: ``tests/test_plotting.py`` keeps this list equal to the modules in ``csagan/``.
+PACKAGE_LAYERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "workflows: what a user runs": (
+        ("pretrain", "DAMSM pretraining"), ("train", "engine, step, config, checkpoint, run, distributed"),
+        ("sample", "captions to images"), ("evaluate", "EvalConfig, plan, scores, report"),
+        ("study", "StudyConfig, runner, scoring, verdicts, figures"), ("cli", "the csagan command"),
+        ("notebook", "papermill parameters, checks"), ("plotting", "the book's figures"),
+    ),
+    "infrastructure: data, metrics, file formats": (
+        ("data", "ToyBirds, AttnGAN layout, prepare"), ("metrics", "IS, FID (26-27), R-precision"),
+        ("evaluator", "ToyBirds attribute classifier"), ("damsm_io", "DAMSM folder, AttnGAN files"),
+        ("dfgan_import", "DF-GAN checkpoints"), ("settings", "key=value parser, type checks"),
+        ("atomic", "atomic writes"), ("runlock", "one process per folder"), ("safe_load", "checked torch.load"),
+        ("devices", "devices, hardware record"), ("paths", "repository paths"), ("profile", "smoke / book / full"),
+    ),
+    "the paper: one module per idea": (
+        ("text", "BiLSTM (Eqs. 13-15)"), ("damsm", "DAMSM losses (Eqs. 5-12)"),
+        ("damsm_encoders", "image encoders (Eq. 4)"), ("csa", "CSA and its KL (Eq. 16)"), ("fusion", "masks, BN, CBN, SSF (17-21)"),
+        ("models", "G, G0, D"), ("losses", "MA-GP, objectives (22-25)"), ("config", "model variants"),
+    ),
+}  # fmt: skip
+
+
+def package_layers_diagram(per_row: int = 6) -> Any:
+    """The three layers of :data:`PACKAGE_LAYERS` as bands of boxes, ``per_row`` modules a row
+    (the book's introduction)."""
+    bands = [(layer, [mods[i : i + per_row] for i in range(0, len(mods), per_row)])
+             for layer, mods in PACKAGE_LAYERS.items()]  # fmt: skip
+    n_rows = sum(len(chunks) for _, chunks in bands)
+    height = n_rows * 1.0 + len(bands) * 0.45
+    fig = _figure(1.75 * per_row, 0.95 * height)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    colours = ("#dce9f7", "#e6f2dc", "#f7e6d5")
+    y = height
+    for n, (layer, chunks) in enumerate(bands):
+        y -= 0.4
+        ax.text(0.05, y + 0.18, layer, fontsize=10, weight="bold", va="center")
+        for chunk in chunks:
+            y -= 1.0
+            for c, (name, what) in enumerate(chunk):
+                x = c + 0.04
+                ax.add_patch(_rectangle(x, y + 0.06, 0.92, 0.86, colours[n % len(colours)]))
+                ax.text(x + 0.46, y + 0.68, name, ha="center", va="center", fontsize=9, family="monospace",
+                        weight="bold")
+                ax.text(x + 0.46, y + 0.34, _wrap(what, 24), ha="center", va="center", fontsize=6.5)
+        y -= 0.05
+    return fig
+
+
+def _rectangle(x: float, y: float, w: float, h: float, colour: str) -> Any:
+    from matplotlib.patches import FancyBboxPatch
+
+    return FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", facecolor=colour, edgecolor="#555555",
+                          linewidth=0.8)

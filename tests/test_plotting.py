@@ -229,3 +229,19 @@ def test_budget_curves_draw_mean_and_std_over_seeds() -> None:
         budget_curves(res, metrics=("r_precision",))
     with pytest.raises(ValueError, match="no result has scored points"):
         budget_curves([{"variant": "csagan", "seed": 0, "metrics": {}}])
+
+
+def test_package_layers_list_every_module_once() -> None:
+    from pathlib import Path as _Path
+
+    import csagan
+    from csagan.plotting import PACKAGE_LAYERS, package_layers_diagram
+
+    root = _Path(csagan.__file__).parent
+    modules = {p.stem for p in root.glob("*.py") if not p.stem.startswith("_")}
+    modules |= {p.name for p in root.iterdir() if (p / "__init__.py").is_file()}
+    listed = [name for mods in PACKAGE_LAYERS.values() for name, _ in mods]
+    assert len(listed) == len(set(listed)) and set(listed) == modules
+    fig = package_layers_diagram(per_row=6)
+    names = {t.get_text() for t in fig.axes[0].texts}
+    assert set(listed) <= names
