@@ -129,19 +129,19 @@ $(REPRO)/evaluator.pt: | setup
 
 reproduce: setup $(REPRO)/damsm/damsm.json $(REPRO)/evaluator.pt
 	$(STUDY) --preset trained --runs $(REPRO)/trained --results $(REPRO)/results --damsm $(REPRO)/damsm --evaluator $(REPRO)/evaluator.pt
-	$(FIGURES) --runs $(REPRO)/trained --out $(REPRO)/results/figures
+	$(FIGURES) --runs $(REPRO)/trained --out $(REPRO)/results/figures --results $(REPRO)/results
 	$(STUDY) --preset early --runs $(REPRO)/early --results $(REPRO)/results/early --damsm $(REPRO)/damsm --evaluator $(REPRO)/evaluator.pt
-	$(FIGURES) --runs $(REPRO)/early --out $(REPRO)/results/early/figures
+	$(FIGURES) --runs $(REPRO)/early --out $(REPRO)/results/early/figures --results $(REPRO)/results/early
 	$(BIN)/csagan study table --results $(REPRO)/results --results $(REPRO)/results/early --points
 
 reproduce-trained: setup
 	$(STUDY) --preset trained --runs runs/study-trained --results $(RESULTS) --damsm $(SHIPPED_DAMSM) --evaluator $(SHIPPED_EVALUATOR)
-	$(FIGURES) --runs runs/study-trained --out $(RESULTS)/figures
+	$(FIGURES) --runs runs/study-trained --out $(RESULTS)/figures --results $(RESULTS)
 	$(BIN)/csagan study table --results $(RESULTS) --points
 
 reproduce-early: setup
 	$(STUDY) --preset early --runs runs/study-early --results $(RESULTS)/early --damsm $(SHIPPED_DAMSM) --evaluator $(SHIPPED_EVALUATOR)
-	$(FIGURES) --runs runs/study-early --out $(RESULTS)/early/figures
+	$(FIGURES) --runs runs/study-early --out $(RESULTS)/early/figures --results $(RESULTS)/early
 	$(BIN)/csagan study table --results $(RESULTS)/early
 
 study-table: setup

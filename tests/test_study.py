@@ -221,6 +221,12 @@ def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_
     assert 0.0 <= figs.meta["variants"]["csagan"]["csa"]["retrieval"] <= 1.0
     with pytest.raises(FileNotFoundError, match="csagan study run"):
         render_study_figures(tmp_path / "nowhere", figs_dir, toy["data"])
+    # --results draws only the runs with a result file: a run folder still training is left out
+    only = tmp_path / "figures_finished"
+    (Path(paths.results_dir) / "ssagan-fixed-mask_seed0.json").rename(tmp_path / "moved.json")
+    assert main(["study", "figures", "--runs", paths.runs_dir, "--out", str(only), "--data", str(toy["data"]),
+                 "--results", paths.results_dir]) == 0  # fmt: skip
+    assert set(load_study_figures(only).samples) == {"csagan"}
 
 
 @pytest.mark.slow

@@ -70,9 +70,15 @@ def _cmd_study_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_study_figures(args: argparse.Namespace) -> int:
+    from csagan.study import STUDY_VARIANTS, result_path
     from csagan.study.figures import load_study_figures, render_study_figures
 
-    render_study_figures(args.runs, args.out, args.data, seed=args.seed)
+    variants = None
+    if args.results is not None:  # only runs that finished (a run still training has a generator.pt too)
+        variants = tuple(v for v in STUDY_VARIANTS if result_path(args.results, v, args.seed).is_file())
+        if not variants:
+            raise FileNotFoundError(f"no result file for seed {args.seed} in {args.results}; run `csagan study run`.")
+    render_study_figures(args.runs, args.out, args.data, seed=args.seed, variants=variants)
     print(f"figures of {len(load_study_figures(args.out).samples)} variant(s) in {args.out}")
     return 0
 
@@ -117,6 +123,8 @@ def add_study_commands(sub: SubParsers) -> None:
     fig.add_argument("--out", required=True, type=Path, help="output folder (e.g. book/results/figures)")
     fig.add_argument("--data", required=True, type=Path, help="ToyBirds root")
     fig.add_argument("--seed", type=int, default=0, help="which training seed's runs (default 0)")
+    fig.add_argument("--results", type=Path, default=None,
+                     help="draw only the runs with a result file here (finished runs; default: every run folder)")
     fig.set_defaults(func=_cmd_study_figures)
 
 
