@@ -3,15 +3,10 @@
 The result is a DAMSM folder (:mod:`csagan.damsm_io` describes the format, AttnGAN's released
 encoders included); each epoch's retrieval accuracy is :func:`csagan.metrics.retrieval.retrieval_accuracy`.
 
-**Measured on ToyBirds (CPU).** On the full ToyBirds set (8855 train / 2933 test images,
-76-word vocabulary) with the small CNN at 64 px and batch 24 (368 steps per epoch), AttnGAN's
-recipe first brings the losses from their over-confident start down to chance level (ln B per
-term), stays near it for an epoch or two, and then learns slowly but steadily. Run on 2 CPU cores
-shared with other jobs (one thread), the ``toybirds-cpu`` preset (14 epochs, 5152 steps, 29
-minutes) gave test-split R-precision 1.8 % after epoch 1, 6.8 % after epoch 4, 12.2 % after
-epoch 10 and 17.6 % after epoch 14 (chance 1 %; 500 queries, 100 candidates), still rising: the
-``eval`` records of ``metrics.jsonl`` show the curve. That DAMSM is shipped inside the package's
-trained run (:func:`csagan.paths.shipped_run`, folder ``damsm/``).
+AttnGAN's recipe first brings the losses from their over-confident start down to chance level
+(ln B per term), stays near it for an epoch or two, and then learns slowly; what the ``toybirds-cpu``
+preset reached is in the shipped DAMSM's ``metrics.jsonl`` (:func:`csagan.paths.shipped_run`, folder
+``damsm/``) and in the book's DAMSM chapter.
 """
 
 from __future__ import annotations

@@ -19,14 +19,12 @@ preset            size    batch  length       notes
 Both paper presets use Adam with β = (0.0, 0.9), lr_G = 2e-4 and lr_D = 4e-4 (DF-GAN's
 two-time-scale rule) and the model's λ = (2, 0.01, 0.05).
 
-``toybirds-cpu`` trains in fp32 with channels-last memory format (1.10-1.18x faster than
-contiguous at the same arithmetic, benchmarks/README.md). bf16 autocast (``--set precision=bf16``)
-is about 1.9x faster again on CPUs with bf16 instructions (``avx512_bf16``/AMX) and ~8x *slower*
-on CPUs without them; whether it changes what the model learns is not settled (two seeds each:
-inconclusive), so fp32 stays the default. Its length, 2,000 steps of 24 images (48,000 images,
-about 20-25 minutes at the ~35 images/s a 64 px, width-16 model reaches on 2 idle cores), is where
-birds on a branch first appear: the shipped run's sample grids showed colour blobs after 1,000
-steps and bird shapes from about 1,500 (its ``progress.json`` scores the generator every 1,000).
+``toybirds-cpu`` trains in fp32 with the channels-last memory format; bf16 autocast
+(``--set precision=bf16``) pays only on CPUs with bf16 instructions (``avx512_bf16``/AMX) and is
+much slower without them, so fp32 stays the default. Its length, 2,000 steps of 24 images (48,000
+images), is where the shipped 64 px run's sample grids first showed bird shapes. The reproduction
+study's trained protocol uses this preset at 32 px with both learning rates doubled
+(:data:`csagan.study.STUDY_PRESETS`). Measured speeds and their ratios: ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
