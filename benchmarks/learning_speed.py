@@ -47,10 +47,10 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import hardware  # noqa: E402  (the benchmarks' shared hardware record)
+from train_step import hardware
 
-from csagan.atomic import atomic_write_text  # noqa: E402
-from csagan.study import StudyConfig, other_caption_accuracy, study_metrics  # noqa: E402
+from csagan.atomic import atomic_write_text
+from csagan.study import StudyConfig, other_caption_accuracy, study_metrics
 
 FORMAT = "csagan-learning-speed"
 VERSION = 1
@@ -66,7 +66,7 @@ IDLE_LOAD_PER_CORE = 0.25
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cpu_seconds() -> tuple[float, float]:

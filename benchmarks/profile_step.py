@@ -23,7 +23,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import build_step, parse_args, synthetic_batches  # noqa: E402
+from train_step import build_step, parse_args, synthetic_batches
 
 
 def profile_step(args: argparse.Namespace, top: int) -> dict[str, Any]:

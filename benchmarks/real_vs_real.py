@@ -6,8 +6,12 @@ halves for the domain FID.
 
     python benchmarks/real_vs_real.py OUT.json
 """
-import json, sys
-import numpy as np, torch
+import json
+import sys
+
+import numpy as np
+import torch
+
 from csagan.data.datasets import TextImageDataset
 from csagan.evaluate import resolve_evaluator_path
 from csagan.evaluator import domain_fid, domain_is, load_evaluator

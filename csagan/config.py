@@ -34,12 +34,10 @@ Choices documented here (the paper does not state them):
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from csagan.settings import check_type
+from csagan.settings import Settings
 
 __all__ = [
     "SIZES",
@@ -58,7 +56,7 @@ _ALLOWED_SIZES = (32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """Every switch of the CSA-GAN model family (see the module docstring for the variants).
 
     Architecture
@@ -118,10 +116,10 @@ class ModelConfig:
     gp_form: GPForm = "dfgan"
     kl_side: KLSide = "generator"
 
+    settings_label: ClassVar[str] = "ModelConfig field"
+
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self), globalns=globals())
-        for f in dataclasses.fields(self):
-            check_type("ModelConfig", f.name, getattr(self, f.name), hints[f.name])
+        self.check_fields()
         if self.image_size not in _ALLOWED_SIZES:
             raise ValueError(f"ModelConfig.image_size={self.image_size} is not supported; use one of {_ALLOWED_SIZES}.")
         for name in ("nf", "d_nf", "z_dim", "text_dim", "c_dim", "mlp_hidden", "mask_hidden", "g0_nf"):
@@ -153,33 +151,6 @@ class ModelConfig:
         """Dimension of the condition fed to the fusion layers."""
         return self.code_dim + (self.z_dim if self.concat_noise else 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of all fields (inverse of :meth:`from_dict`)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
-        if not isinstance(data, dict):
-            raise TypeError(f"ModelConfig.from_dict expects a dict, got {type(data).__name__}.")
-        _check_names(data.keys())
-        return cls(**data)
-
-    def replace(self, **overrides: Any) -> ModelConfig:
-        """A copy with some fields changed (names validated, values re-checked)."""
-        _check_names(overrides.keys())
-        return dataclasses.replace(self, **overrides)
-
-
-def _field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(ModelConfig)]
-
-
-def _check_names(names: typing.Iterable[str]) -> None:
-    valid = _field_names()
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown ModelConfig field(s) {unknown}; valid names are: {', '.join(valid)}.")
 
 
 #: Size presets: "paper" follows SSA-GAN (G nf 64) and DF-GAN's code (D nf 32) at 256 px;
@@ -238,7 +209,7 @@ def get_model_config(name: str, size: str = "cpu", **overrides: Any) -> ModelCon
         raise ValueError(f"unknown model config {name!r}; choose one of {list_configs()}.")
     if size not in SIZES:
         raise ValueError(f"unknown size preset {size!r}; choose one of {list(SIZES)}.")
-    _check_names(overrides.keys())
+    ModelConfig.check_names(overrides)
     values: dict[str, Any] = {**_FULL, **SIZES[size], **_VARIANTS[name], "name": name}
     values.update(overrides)
     return ModelConfig(**values)

@@ -44,21 +44,21 @@ from torch import Tensor, nn
 from csagan.text import RNNEncoder, check_captions
 
 __all__ = [
+    "DAMSM",
     "DAMSMConfig",
     "DAMSMLosses",
-    "func_attention",
-    "pairwise_attention",
-    "cosine_similarity",
-    "word_level_score",
-    "word_similarity_matrix",
-    "sentence_similarity_matrix",
     "class_mask",
-    "posterior",
-    "matching_losses",
-    "word_loss",
-    "sentence_loss",
+    "cosine_similarity",
     "damsm_loss",
-    "DAMSM",
+    "func_attention",
+    "matching_losses",
+    "pairwise_attention",
+    "posterior",
+    "sentence_loss",
+    "sentence_similarity_matrix",
+    "word_level_score",
+    "word_loss",
+    "word_similarity_matrix",
 ]
 
 WordScoreMode = Literal["code", "paper"]

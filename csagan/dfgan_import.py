@@ -78,7 +78,6 @@ from csagan.train.config import resolve, run_config_json
 from csagan.train.engine import CONFIG_JSON, copy_damsm
 from csagan.train.step import rank_generator
 
-
 __all__ = [
     "DFGANCheckpoint",
     "DFGANImportError",
@@ -529,7 +528,7 @@ def import_dfgan(
     device = resolve_device(train_cfg.device)
     train_rng = rank_generator(train_cfg.seed, 0, device).get_state().cpu()
 
-    cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}  # noqa: E731
+    cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}
     checkpoint = {
         "format": "csagan-train-checkpoint", "version": 1, "csagan_version": __version__,
         "step": 0, "epoch": 0, "batch_in_epoch": 0, "images_seen": 0, "wall_time": 0.0, "world_size": 1,

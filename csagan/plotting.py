@@ -22,7 +22,6 @@ from csagan.data.datasets import TextImageDataset
 from csagan.models import discriminator_channels, generator_channels
 from csagan.train.logging import read_metrics
 
-
 __all__ = [
     "PACKAGE_LAYERS",
     "architecture_diagram",

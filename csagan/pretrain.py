@@ -11,14 +11,12 @@ preset reached is in the shipped DAMSM's ``metrics.jsonl`` (:func:`csagan.paths.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -35,7 +33,7 @@ from csagan.devices import resolve_device
 from csagan.metrics.retrieval import retrieval_accuracy
 from csagan.runlock import folder_lock
 from csagan.safe_load import load_torch_file
-from csagan.settings import check_type, parse_override, parse_value
+from csagan.settings import Settings
 from csagan.text import RNNEncoder
 
 __all__ = [
@@ -71,7 +69,7 @@ def _damsm_config(cfg: dict[str, Any]) -> Any:
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(Settings):
     """Every setting of DAMSM pretraining (AttnGAN's recipe, small CNN by default); frozen.
 
     ``gamma1``/``gamma2``/``gamma3`` are γ1-γ3 of Eqs. (7)-(9); ``word_score_mode`` is the reading of
@@ -108,9 +106,10 @@ class PretrainConfig:
     resume: bool = True
     progress: bool = True
 
+    settings_label: ClassVar[str] = "DAMSM pretraining setting"
+
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            check_type("PretrainConfig", f.name, getattr(self, f.name), _HINTS[f.name])
+        self.check_fields()
         _damsm_config(self.to_dict())  # γ > 0, the Eq. 8 reading and the reduction, checked by DAMSMConfig
         for name in ("batch_size", "epochs"):
             if getattr(self, name) < 1:
@@ -118,16 +117,6 @@ class PretrainConfig:
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}.")
 
-    def replace(self, **changes: Any) -> PretrainConfig:
-        """A copy with ``changes`` (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict (what ``damsm.json`` and the checkpoint record)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-_HINTS = typing.get_type_hints(PretrainConfig)
 
 PRETRAIN_DEFAULTS: dict[str, Any] = PretrainConfig().to_dict()
 """Every setting of :class:`PretrainConfig` and its default, as a dict."""
@@ -156,12 +145,6 @@ class PretrainPaths:
     out_dir: str | os.PathLike[str]
 
 
-def _unknown(names: Sequence[str]) -> None:
-    unknown = sorted(set(names) - set(_HINTS))
-    if unknown:
-        raise ValueError(f"unknown DAMSM pretraining setting(s) {unknown}; valid names: {sorted(_HINTS)}.")
-
-
 def pretrain_config(preset: str | None = None, sets: Sequence[str] = (), **values: Any) -> PretrainConfig:
     """The preset ``preset`` (``None``: the defaults) with ``key=value`` strings ``sets`` (the shared
     parser of :mod:`csagan.settings`) and then keyword ``values`` applied. With ``image_encoder=inception``
@@ -173,10 +156,8 @@ def pretrain_config(preset: str | None = None, sets: Sequence[str] = (), **value
     """
     if preset is not None and preset not in DAMSM_PRESETS:
         raise ValueError(f"unknown DAMSM preset {preset!r}; choose one of {sorted(DAMSM_PRESETS)}.")
-    changes = {**parse_overrides(sets), **values}
-    _unknown(list(changes))
-    if "betas" in changes and isinstance(changes["betas"], list):
-        changes["betas"] = tuple(changes["betas"])
+    changes = {**PretrainConfig.parse_sets(sets), **values}
+    PretrainConfig.check_names(changes)
     if preset is None and changes.get("image_encoder") == "inception" and "image_size" not in changes:
         changes["image_size"] = 299
     base = PretrainConfig() if preset is None else DAMSM_PRESETS[preset]
@@ -195,14 +176,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     Raises:
         ValueError: a pair without ``=``, an unknown name, or text that is not a value of the field's type.
     """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, raw = parse_override(pair)
-        key = key.replace("-", "_")
-        _unknown([key])
-        value = parse_value(key, raw, _HINTS[key])
-        out[key] = tuple(value) if isinstance(value, list) else value
-    return out
+    return PretrainConfig.parse_sets(pairs)
 
 
 #: Settings that may differ between a pretraining run and its resumption (they do not change the numbers).

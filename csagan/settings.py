@@ -6,14 +6,26 @@ The model configuration (:class:`csagan.config.ModelConfig`), the GAN training c
 (and from papermill's ``overrides``). :func:`parse_override` splits such a string,
 :func:`parse_value` turns its text into a value (typed by the field's annotation where there is
 one), and :func:`check_type` refuses a value of the wrong type with a message that names the field.
+
+:class:`Settings` is the base of every workflow's frozen configuration dataclass (model, training,
+DAMSM pretraining, evaluation, the study): it checks the fields' types, makes changed copies
+(:meth:`Settings.replace`), turns a config into JSON and back (:meth:`Settings.to_dict`,
+:meth:`Settings.from_dict`) and parses ``key=value`` lists into typed changes
+(:meth:`Settings.parse_sets`), so each config only states its own range checks.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Any, Literal, Union, get_args, get_origin
+import dataclasses
+import functools
+import sys
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-__all__ = ["check_type", "parse_override", "parse_value"]
+__all__ = ["Settings", "check_type", "parse_override", "parse_value"]
+
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -68,7 +80,7 @@ def parse_override(text: str) -> tuple[str, str]:
         ValueError: no ``=`` or an empty key.
     """
     if not isinstance(text, str):
-        raise ValueError(f"override {text!r} must be a 'key=value' string.")
+        raise ValueError(f"override {text!r} must be a 'key=value' string.")  # noqa: TRY004 (bad input: ValueError)
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like key=value (e.g. batch_size=8 or nf=16).")
     key, value = text.split("=", 1)
@@ -134,3 +146,120 @@ def parse_value(key: str, text: str, hint: Any = None) -> Any:
 def _fits_other(value: Any, hint: Any) -> bool:
     """Whether ``value`` fits a non-string member of a union annotation (``int | str``)."""
     return any(a is not str and _is_type(value, a) for a in get_args(hint) if get_origin(a) is not Literal)
+
+
+def _parse_tuple(key: str, text: str, hint: Any) -> Any:
+    """``a,b,c`` for a tuple field: each part parsed by its element type (``csagan,dfgan``, ``0,1,2``,
+    ``0.5,0.999``); a bracketed literal (``(0.5, 0.999)``) goes through :func:`parse_value` whole."""
+    if text.strip()[:1] in ("(", "["):
+        return parse_value(key, text, hint)
+    args = get_args(hint)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if args and args[-1] is Ellipsis:
+        return tuple(parse_value(key, p, args[0]) for p in parts)
+    if args and len(parts) != len(args):
+        raise ValueError(f"override {key}={text!r}: expected {len(args)} comma-separated values.")
+    return tuple(parse_value(key, p, h) for p, h in zip(parts, args or [None] * len(parts)))
+
+
+class Settings:
+    """Base of the frozen configuration dataclasses: type check, copies, JSON, ``key=value`` parsing.
+
+    A subclass is a ``@dataclass(frozen=True)`` whose fields carry type annotations; it sets
+    :attr:`settings_label` (how error messages name one of its fields, e.g. ``"study setting"``) and
+    calls :meth:`check_fields` first in its ``__post_init__``, then checks its own ranges.
+    """
+
+    settings_label: ClassVar[str] = "setting"
+
+    @classmethod
+    def field_hints(cls) -> dict[str, Any]:
+        """Each field's resolved type annotation, by name (in field order)."""
+        return _hints(cls)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The names of the fields, in order."""
+        return list(_hints(cls))
+
+    @classmethod
+    def check_names(cls, names: Iterable[str]) -> None:
+        """Refuse names that are not fields.
+
+        Raises:
+            ValueError: the unknown names, and every valid one.
+        """
+        valid = cls.field_names()
+        unknown = sorted(set(names) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown {cls.settings_label}(s) {unknown}; valid names are: {', '.join(valid)}.")
+
+    def check_fields(self) -> None:
+        """Check every field against its annotation (lists given for tuple fields become tuples).
+
+        Raises:
+            TypeError / ValueError: from :func:`check_type`, naming the class and the field.
+        """
+        owner = type(self).__name__
+        for name, hint in _hints(type(self)).items():
+            value = getattr(self, name)
+            if isinstance(value, list) and _wants_tuple(hint):
+                value = tuple(value)
+                object.__setattr__(self, name, value)
+            check_type(owner, name, value, hint)
+
+    def replace(self, **changes: Any) -> typing.Self:
+        """A copy with ``changes`` (names checked, values validated again)."""
+        self.check_names(changes)
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var,no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (tuples become lists; inverse of :meth:`from_dict`)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()  # type: ignore[call-overload]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> typing.Self:
+        """Build a config from :meth:`to_dict`'s output.
+
+        Raises:
+            TypeError: ``data`` is not a mapping (or a value has the wrong type).
+            ValueError: an unknown key.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{cls.__name__}.from_dict expects a dict, got {type(data).__name__}.")
+        cls.check_names(data)
+        return cls(**data)
+
+    @classmethod
+    def parse_sets(cls, items: Sequence[str]) -> dict[str, Any]:
+        """Parse ``key=value`` strings (``--set``, papermill ``overrides``) into typed changes.
+
+        Tuple fields take comma-separated parts (``seeds=0,1,2``); ``-`` in a key reads as ``_``.
+
+        Raises:
+            ValueError: a string without ``=``, an unknown name, or text that is not a value of the
+                field's type.
+        """
+        hints = _hints(cls)
+        out: dict[str, Any] = {}
+        for item in items:
+            key, text = parse_override(item)
+            key = key.replace("-", "_")
+            cls.check_names([key])
+            hint = hints[key]
+            out[key] = _parse_tuple(key, text, hint) if get_origin(hint) is tuple else parse_value(key, text, hint)
+        return out
+
+
+def _wants_tuple(hint: Any) -> bool:
+    return get_origin(hint) is tuple or any(get_origin(a) is tuple for a in get_args(hint))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    module = sys.modules[cls.__module__]
+    all_hints = typing.get_type_hints(cls, globalns=vars(module))
+    return {f.name: all_hints[f.name] for f in dataclasses.fields(cls)}

@@ -21,12 +21,12 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = [
-    "RNNEncoder",
-    "HandLSTM",
     "HandBiLSTM",
-    "load_attngan_text_encoder",
-    "freeze",
+    "HandLSTM",
+    "RNNEncoder",
     "check_captions",
+    "freeze",
+    "load_attngan_text_encoder",
 ]
 
 LSTMState = tuple[Tensor, Tensor]

@@ -24,9 +24,9 @@ def single_thread() -> Iterator[None]:
 def toy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 40-image, 8-species ToyBirds set and a DAMSM folder of randomly initialised encoders (32 px)."""
     from csagan.damsm_encoders import SmallCNNEncoder
+    from csagan.damsm_io import save_damsm
     from csagan.data.datasets import TextImageDataset
     from csagan.data.toybirds import make_toybirds
-    from csagan.damsm_io import save_damsm
     from csagan.text import RNNEncoder
 
     base = tmp_path_factory.mktemp("train_engine")

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from script_loader import load_script
 import torch
+from script_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_step.py"
 TINY = ["--config", "csagan", "--nf", "4", "--image-size", "32", "--batch", "2", "--steps", "1", "--warmup", "0"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +9,6 @@ from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
 
 from csagan.csa import CSA, code_signal, kl_divergence
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -177,8 +177,8 @@ def test_one_class_per_image_keeps_damsm_negatives(tmp_path: Path) -> None:
 
 
 def test_single_class_dataset_warns(tmp_path: Path) -> None:
-    from csagan.data.layout import warn_if_single_class
     from csagan.data.inspect import inspect_dataset
+    from csagan.data.layout import warn_if_single_class
 
     cub, text = make_raw_cub(tmp_path / "raw", n_classes=2, per_class=3)  # train split: class 1 only
     out = prepare_cub(cub, text, tmp_path / "birds")

@@ -134,10 +134,10 @@ def test_cli_errors_exit_2(csagan_run: Path, toy: dict[str, Path], tmp_path: Pat
 def test_report_metrics_equal_direct_computation(
     result: EvaluationResult, csagan_run: Path, fake_inception: Path, fake_evaluator: Path
 ) -> None:
+    from csagan.damsm_io import load_damsm
     from csagan.evaluator import caption_mentions, domain_fid, domain_is, evaluate_alignment, load_evaluator
     from csagan.metrics.inception_score import inception_score
     from csagan.metrics.rprecision import encode_pairs, r_precision_from_codes
-    from csagan.damsm_io import load_damsm
     from csagan.sample import encode_captions
     from csagan.train.run import load_run
 
@@ -303,7 +303,7 @@ def test_eval_config_presets_and_overrides() -> None:
     assert EVAL_PRESETS["study"].metrics == ("rprec", "align", "dfid", "dis")  # kept in METRICS order
     with pytest.raises(ValueError, match="unknown evaluation preset"):
         eval_config("cub")
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match="unknown evaluation setting"):
         eval_config(None, ["images=3"])
     with pytest.raises(ValueError, match="choose one of"):
         EvalConfig(protocol="tf")  # type: ignore[arg-type]

@@ -258,9 +258,9 @@ def test_caption_mentions_read_attributes_jsonl(tiny_toybirds: Path) -> None:
 @pytest.mark.slow
 def test_eval_view_equals_the_dataset_item(tiny_toybirds: Path) -> None:
     """A re-rendered dataset bird, through eval_view, is exactly what the dataset loader returns."""
+    from csagan.data.attributes import BirdAttributes
     from csagan.data.datasets import TextImageDataset
     from csagan.data.toybirds import _image_rngs, render_bird
-    from csagan.data.attributes import BirdAttributes
     from csagan.evaluator import eval_view
 
     ds = TextImageDataset(tiny_toybirds, "test", image_size=32, transform="eval")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from csagan.fusion import SSF, AffineFusion, ConditionalBatchNorm2d, DFFuse, MaskPredictor, ModulationMLP, batch_norm
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -39,7 +39,7 @@ def _chans(nf: int, imsize: int) -> list[int]:
 class RefAffine(nn.Module):
     def __init__(self, cond_dim: int, ch: int) -> None:
         super().__init__()
-        mlp = lambda: nn.Sequential(OrderedDict(  # noqa: E731
+        mlp = lambda: nn.Sequential(OrderedDict(
             [("linear1", nn.Linear(cond_dim, ch)), ("relu1", nn.ReLU()), ("linear2", nn.Linear(ch, ch))]))
         self.fc_gamma, self.fc_beta = mlp(), mlp()
 

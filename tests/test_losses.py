@@ -25,7 +25,6 @@ from csagan.losses import (
 )
 from csagan.models import Discriminator
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.models import inception as tv_inception
 
 from csagan.metrics import inception_fid as ifid
-from csagan.metrics.fid import iter_image_batches, extract_features
+from csagan.metrics.fid import extract_features, iter_image_batches
 from csagan.metrics.inception_fid import (
     FID_WEIGHTS_FILENAME,
     RANDOM_WEIGHTS_ID,

@@ -19,7 +19,6 @@ from csagan.models import (
     summary,
 )
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

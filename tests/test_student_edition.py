@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from script_loader import load_script
 import yaml
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "SECRET"  # every solution body in the hand-made notebooks contains this word; nothing else does
@@ -281,23 +281,23 @@ def test_check_html_finds_rendered_solutions(se, tmp_path: Path, capsys) -> None
 
 def test_makefile_student_target() -> None:
     make = (ROOT / "Makefile").read_text(encoding="utf-8")
-    rule = re.search(r"^student: .*?(?=^\S)", make, re.M | re.S)
+    rule = re.search(r"^student: .*?(?=^\S)", make, re.MULTILINE | re.DOTALL)
     assert rule is not None, "Makefile has no student target"
     body = rule.group(0)
     assert "tools/student_edition.py --out" in body and "jupyter-book build $(STUDENT)/book-src" in body
     assert "--check-html $(STUDENT)/html" in body
-    assert re.search(r"^book-student: student$", make, re.M)
+    assert re.search(r"^book-student: student$", make, re.MULTILINE)
 
 
 # ------------------------------------------------------------------ the real chapters
 # An independent reading of the chapters: a directive block is a fence of backticks or colons with
 # {name}, closed by the same fence (the book's own style; checked to cover every solution below).
-_BLOCK = re.compile(r"^(?P<f>`{3,}|:{3,}|~{3,})\{(?P<name>[a-z-]+)\}[^\n]*\n(?P<body>.*?)^(?P=f)[ \t]*$", re.M | re.S)
+_BLOCK = re.compile(r"^(?P<f>`{3,}|:{3,}|~{3,})\{(?P<name>[a-z-]+)\}[^\n]*\n(?P<body>.*?)^(?P=f)[ \t]*$", re.MULTILINE | re.DOTALL)
 _ANY_SOLUTION = re.compile(r"\{solution(-start|-end)?\}")
 _GATED = re.compile(
     r"^(?P<f>`{3,}|:{3,})\{solution-start\}[^\n]*\n.*?^(?P=f)[ \t]*$(?P<body>.*?)"
     r"^(?P<g>`{3,}|:{3,})\{solution-end\}[^\n]*\n.*?^(?P=g)[ \t]*$",
-    re.M | re.S,
+    re.MULTILINE | re.DOTALL,
 )
 
 

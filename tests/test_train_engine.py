@@ -31,9 +31,9 @@ from csagan.train import step as step_module
 from csagan.train.checkpoint import load_checkpoint
 from csagan.train.config import resolve
 from csagan.train.engine import train
-from csagan.train.step import TrainingDivergedError
 from csagan.train.logging import read_metrics
 from csagan.train.run import load_run
+from csagan.train.step import TrainingDivergedError
 
 # Fixtures ``toy`` (40-image ToyBirds + random DAMSM) and ``csagan_run`` (2 smoke steps): conftest.py.
 LOSS_KEYS = ("d_real", "d_fake", "d_mismatch", "magp", "d_total", "g_adv", "damsm", "kl", "g_total")

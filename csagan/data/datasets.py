@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_or_build_captions
 from csagan.data.errors import (
     LayoutError,
     VocabularyMismatchError,
 )
-from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_or_build_captions
 from csagan.data.layout import (
     DEFAULT_CAPTIONS_PER_IMAGE,
     PREPARE_HINT,
@@ -48,8 +48,6 @@ from csagan.data.text import (
     Vocabulary,
     fixed_length_caption,
 )
-
-
 
 __all__ = [
     "EpochSampler",

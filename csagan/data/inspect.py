@@ -16,6 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from csagan.data.captions import CAPTIONS_PICKLE_NAMES, load_captions_pickle
+from csagan.data.errors import DatasetError, LayoutError
 from csagan.data.layout import (
     DEFAULT_CAPTIONS_PER_IMAGE,
     DatasetKind,
@@ -26,7 +27,6 @@ from csagan.data.layout import (
     read_filenames,
     single_class_message,
 )
-from csagan.data.errors import DatasetError, LayoutError
 from csagan.data.text import WORDS_NUM, tokenize
 
 __all__ = ["InspectReport", "inspect_dataset"]

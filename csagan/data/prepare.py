@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from csagan.data.captions import CAPTIONS_PICKLE_NAMES, build_captions
-from csagan.data.layout import DATASET_INFO_NAME, IMAGE_EXTENSIONS
 from csagan.data.errors import CaptionError, DatasetError, LayoutError
+from csagan.data.layout import DATASET_INFO_NAME, IMAGE_EXTENSIONS
 from csagan.data.safe_pickle import safe_dump_pickle
 from csagan.data.text import tokenize
 

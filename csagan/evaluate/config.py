@@ -9,17 +9,15 @@ IS on about 10 passes over the test captions, every image); ``study`` is the boo
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from csagan.evaluator import TRAIN_COMMAND
 from csagan.sample import DEFAULT_TRUNCATION
-from csagan.settings import check_type, parse_override, parse_value
+from csagan.settings import Settings
 
 __all__ = [
     "DEFAULT_EVALUATOR_NAME",
@@ -77,7 +75,7 @@ def resolve_evaluator_path(path: str | os.PathLike[str] | None) -> Path:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(Settings):
     """How a run is evaluated (module docstring of :mod:`csagan.evaluate`).
 
     Attributes:
@@ -108,26 +106,17 @@ class EvalConfig:
     sanity_images: int = 1000
     device: str = "auto"
 
+    settings_label: ClassVar[str] = "evaluation setting"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
-        for f in dataclasses.fields(self):
-            check_type("EvalConfig", f.name, getattr(self, f.name), _HINTS[f.name])
+        self.check_fields()
         for name in ("passes", "batch_size", "is_splits", "rprec_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_images is not None and self.max_images < 2:
             raise ValueError(f"max_images={self.max_images}: the metrics need at least 2 images")
 
-    def replace(self, **changes: Any) -> EvalConfig:
-        """A copy with ``changes`` (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-_HINTS = typing.get_type_hints(EvalConfig)
 
 
 @dataclass(frozen=True)
@@ -168,10 +157,4 @@ def eval_config(preset: str | None = None, overrides: Sequence[str] = ()) -> Eva
     if preset is not None and preset not in EVAL_PRESETS:
         raise ValueError(f"unknown evaluation preset {preset!r}; choose from {list(EVAL_PRESETS)}.")
     base = EvalConfig() if preset is None else EVAL_PRESETS[preset]
-    changes: dict[str, Any] = {}
-    for item in overrides:
-        key, text = parse_override(item)
-        if key not in _HINTS:
-            raise ValueError(f"evaluation setting {key!r} does not exist; settings: {sorted(_HINTS)}.")
-        changes[key] = text.split(",") if key == "metrics" else parse_value(key, text, _HINTS[key])
-    return base.replace(**changes)
+    return base.replace(**EvalConfig.parse_sets(overrides))

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from csagan.evaluate.config import EvalConfig
-from csagan.evaluate.plan import CaptionPlan
 from torch import Tensor
 
 from csagan import __version__
 from csagan.atomic import atomic_write_text
+from csagan.evaluate.config import EvalConfig
+from csagan.evaluate.plan import CaptionPlan
 
 __all__ = ["REPORT_FORMAT", "EvaluationResult", "build_report", "format_summary"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from csagan.devices import resolve_device
 from csagan.evaluate.config import EvalConfig, EvalPaths, resolve_evaluator_path
 from csagan.evaluate.plan import caption_plan, check_counts, generate_images, real_images, test_split
 from csagan.evaluate.report import EvaluationResult, build_report
 from csagan.evaluate.scores import evaluator_metrics, inception_metrics, rprec_metric
-
-from csagan.devices import resolve_device
 from csagan.evaluator import load_evaluator
 from csagan.metrics.inception_fid import FIDInceptionV3
 from csagan.metrics.stats import load_stats

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from csagan.evaluate.config import EvalConfig
-from csagan.evaluate.plan import CaptionPlan, float_batches
 from torch import Tensor
 
 from csagan.damsm_io import load_damsm
+from csagan.evaluate.config import EvalConfig
+from csagan.evaluate.plan import CaptionPlan, float_batches
 from csagan.evaluator import caption_mentions, domain_fid, domain_is, evaluate_alignment, sanity_bounds
 from csagan.metrics.fid import extract_features, fid_from_features
 from csagan.metrics.inception_fid import FIDInceptionV3

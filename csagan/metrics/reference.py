@@ -34,7 +34,6 @@ from csagan.data.datasets import TextImageDataset
 from csagan.metrics.fid import extract_features
 from csagan.metrics.stats import ReferenceStats
 
-
 __all__ = [
     "IMAGE_EXTENSIONS",
     "folder_statistics",

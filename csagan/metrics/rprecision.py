@@ -31,7 +31,6 @@ from torch import Tensor, nn
 from csagan.devices import module_device as _module_device
 from csagan.metrics.fid import iter_image_batches
 
-
 __all__ = ["RPrecisionResult", "encode_pairs", "r_precision", "r_precision_from_codes", "r_precision_from_scores"]
 
 

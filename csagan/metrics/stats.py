@@ -17,6 +17,7 @@ import numpy as np
 
 from csagan.metrics.fid import UNKNOWN, ReferenceStats
 
+
 def save_stats(path: str | os.PathLike[str], stats: ReferenceStats) -> Path:
     """Write ``stats`` to ``path`` (``.npz`` is appended by NumPy if missing); return the path."""
     _validate(stats.mu, stats.sigma, Path(path))

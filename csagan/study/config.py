@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from csagan.settings import check_type, parse_override, parse_value
+from csagan.settings import Settings, parse_override
 
 __all__ = [
     "CLAIMS",
@@ -82,7 +81,7 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(Settings):
     """The protocol of a study: which runs, how each is trained, when and how it is scored.
 
     Every run trains ``max_steps × batch_size`` images with the train preset ``train_preset``
@@ -105,9 +104,10 @@ class StudyConfig:
     rprec_candidates: int = 100
     metrics: tuple[str, ...] = ("dfid", "dis", "align", "rprec")
 
+    settings_label: ClassVar[str] = "study setting"
+
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            check_type("StudyConfig", f.name, getattr(self, f.name), _HINTS[f.name])
+        self.check_fields()
         unknown = sorted(set(self.variants) - set(STUDY_VARIANTS))
         if unknown:
             raise ValueError(f"unknown study variant(s) {unknown}; choose from {list(STUDY_VARIANTS)}.")
@@ -136,16 +136,6 @@ class StudyConfig:
         """The steps at which every run is scored: the snapshots and the end."""
         return (*self.snapshot_steps, self.max_steps)
 
-    def replace(self, **changes: Any) -> StudyConfig:
-        """A copy with ``changes`` (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-_HINTS = typing.get_type_hints(StudyConfig)
 #: Train fields the study sets from its own fields and paths (refused in ``overrides``).
 _OWN_KEYS = ("max_steps", "batch_size", "epochs", "seed", "damsm_dir", "mask_source")
 #: Fields that choose *which* runs a study makes, not *how* each run is made: a result stays valid
@@ -191,18 +181,7 @@ def study_config(preset: str = "early", overrides: Sequence[str] = ()) -> StudyC
     """
     if preset not in STUDY_PRESETS:
         raise ValueError(f"unknown study preset {preset!r}; choose from {list(STUDY_PRESETS)}.")
-    changes: dict[str, Any] = {}
-    for item in overrides:
-        key, text = parse_override(item)
-        if key not in _HINTS:
-            raise ValueError(f"study setting {key!r} does not exist; settings: {sorted(_HINTS)}.")
-        hint = _HINTS[key]
-        if typing.get_origin(hint) is tuple:  # "csagan,dfgan" or "0,1,2"; one value alone is a 1-tuple
-            parts = [p.strip() for p in text.split(",") if p.strip()]
-            changes[key] = tuple(parse_value(key, p, typing.get_args(hint)[0]) for p in parts)
-        else:
-            changes[key] = parse_value(key, text, hint)
-    return STUDY_PRESETS[preset].replace(**changes)
+    return STUDY_PRESETS[preset].replace(**StudyConfig.parse_sets(overrides))
 
 
 def protocol_of(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,15 +29,13 @@ study's trained protocol uses this preset at 32 px with both learning rates doub
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import csagan.config as _model_config
 from csagan.config import ModelConfig, get_model_config
-from csagan.settings import check_type, parse_override, parse_value
+from csagan.settings import Settings, parse_override, parse_value
 
 __all__ = [
     "RESUMABLE_FIELDS",
@@ -62,7 +60,7 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset(
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Everything about a training run that is not the model (see the module docstring).
 
     Length
@@ -128,14 +126,10 @@ class TrainConfig:
     damsm_word_score_mode: WordScoreMode = "code"
     damsm_reduction: Reduction = "mean"
 
+    settings_label: ClassVar[str] = "TrainConfig field"
+
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self), globalns=globals())
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("betas", "sample_captions") and isinstance(value, list):
-                value = tuple(value)
-                object.__setattr__(self, f.name, value)
-            check_type("TrainConfig", f.name, value, hints[f.name])
+        self.check_fields()
         if self.batch_size < 1:
             raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}.")
         for name in ("epochs", "max_steps", "num_workers", "checkpoint_every", "sample_every", "log_every",
@@ -161,37 +155,11 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {value}.")
             object.__setattr__(self, name, value)  # 5 and 5.0 are the same setting (config.json, resume)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of all fields (tuples become lists; inverse of :meth:`from_dict`)."""
-        out = dataclasses.asdict(self)
-        out["betas"] = list(self.betas)
-        out["sample_captions"] = list(self.sample_captions)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
-        if not isinstance(data, dict):
-            raise TypeError(f"TrainConfig.from_dict expects a dict, got {type(data).__name__}.")
-        _check_names(data.keys())
-        return cls(**data)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with some fields changed (names validated, values re-checked)."""
-        _check_names(overrides.keys())
-        return dataclasses.replace(self, **overrides)
 
 
 def train_field_names() -> list[str]:
     """Names of the :class:`TrainConfig` fields."""
-    return [f.name for f in dataclasses.fields(TrainConfig)]
-
-
-def _check_names(names: typing.Iterable[str]) -> None:
-    valid = train_field_names()
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid names are: {', '.join(valid)}.")
+    return TrainConfig.field_names()
 
 
 # ----------------------------------------------------------------------------- presets
@@ -317,9 +285,9 @@ def resolve(
     p = get_train_preset(name)
     model_values: dict[str, Any] = dict(p.model_overrides)
     train_values: dict[str, Any] = dict(p.train)
-    model_hints = typing.get_type_hints(ModelConfig, globalns=vars(_model_config))
-    train_hints = typing.get_type_hints(TrainConfig, globalns=globals())
-    model_names = [f.name for f in dataclasses.fields(ModelConfig) if f.name != "name"]
+    model_hints = ModelConfig.field_hints()
+    train_hints = TrainConfig.field_hints()
+    model_names = [n for n in ModelConfig.field_names() if n != "name"]
     train_names = train_field_names()
     for item in overrides:
         key, text = parse_override(item)

@@ -23,7 +23,6 @@ from csagan.text import RNNEncoder
 from csagan.train.checkpoint import GENERATOR_NAME
 from csagan.train.config import TrainConfig
 
-
 __all__ = ["EXPORT_FILES", "LoadedRun", "export_run", "load_run"]
 
 #: What :func:`export_run` copies besides ``generator.pt`` and ``damsm/`` (when present).
