@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import hardware
 
 from csagan.atomic import atomic_write_text
+from csagan.plotting import learning_curves
 from csagan.study import StudyConfig, other_caption_accuracy, study_metrics
 
 FORMAT = "csagan-learning-speed"
@@ -290,40 +291,13 @@ def _shipped_reference() -> list[tuple[int, dict[str, Any]]]:
 
 
 def plot(records: Sequence[Path], out: Path, reference: bool = True) -> Path:
-    """Domain FID and attribute accuracy (own / other captions) against images, training wall and CPU minutes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(15, 8), constrained_layout=True)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 3, squeeze=False)
-    xs = (("images_seen", "images seen", 1.0), ("train_wall_s", "training wall minutes", 60.0),
-          ("train_cpu_s", "training CPU minutes (all threads)", 60.0))
-    for n, path in enumerate(records):
-        rec = json.loads(Path(path).read_text())
-        pts = [p for p in rec["points"] if p.get("scores")]
-        label = rec.get("label") or " ".join([rec["config"], rec["preset"] or "", *rec["overrides"]]).strip()
-        color = f"C{n % 10}"
-        for col, (key, _, div) in enumerate(xs):
-            x = [p[key] / div for p in pts]
-            axes[0][col].plot(x, [p["scores"].get("domain_fid") for p in pts], "o-", color=color, label=label)
-            axes[1][col].plot(x, [p["scores"].get("attribute_accuracy") for p in pts], "o-", color=color,
-                              label=f"{label}: own captions")
-            axes[1][col].plot(x, [p["scores"].get("attribute_accuracy_other") for p in pts], "x--", color=color,
-                              label=f"{label}: other captions")
-    ref = _shipped_reference() if reference else []
-    if ref:
-        x = [r[0] for r in ref]
-        axes[0][0].plot(x, [r[1]["domain_fid"] for r in ref], "k:", label="shipped run (progress.json)")
-        axes[1][0].plot(x, [r[1]["attribute_accuracy"] for r in ref], "k:", label="shipped run, own captions")
-    for col, (_, name, _) in enumerate(xs):
-        axes[0][col].set_ylabel("domain FID ↓")
-        axes[1][col].set_ylabel("attribute accuracy ↑")
-        for row in range(2):
-            axes[row][col].set_xlabel(name)
-            axes[row][col].grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    axes[1][0].legend(fontsize=7)
+    """Domain FID and attribute accuracy (own / other captions) against images, training wall and CPU minutes
+    (:func:`csagan.plotting.learning_curves`)."""
+    recs = [json.loads(Path(path).read_text()) for path in records]
+    labels = [rec.get("label") or " ".join([rec["config"], rec["preset"] or "", *rec["overrides"]]).strip()
+              for rec in recs]  # fmt: skip
+    fig = learning_curves(recs, labels, x_axes=("images_seen", "train_wall_s", "train_cpu_s"),
+                          reference=_shipped_reference() if reference else ())
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     return out

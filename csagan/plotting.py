@@ -27,6 +27,7 @@ __all__ = [
     "architecture_diagram",
     "budget_curves",
     "image_grid",
+    "learning_curves",
     "package_layers_diagram",
     "read_metrics",
     "show_attention",
@@ -351,6 +352,65 @@ def budget_curves(
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
     fig.axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+#: The x axes :func:`learning_curves` can draw: record key, label, divisor.
+LEARNING_CURVE_AXES = {
+    "images_seen": ("images seen", 1.0),
+    "train_wall_s": ("training wall minutes", 60.0),
+    "train_cpu_s": ("training CPU minutes (all threads)", 60.0),
+}
+
+
+def learning_curves(
+    records: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    x_axes: Sequence[str] = ("train_cpu_s",),
+    reference: Sequence[tuple[int, Mapping[str, Any]]] = (),
+) -> Any:
+    """Learning-speed records (``benchmarks/learning_speed.py``) as curves: one row per x axis of
+    :data:`LEARNING_CURVE_AXES`, the domain FID on the left and the attribute accuracy on the right
+    (the images' own captions solid, another species' captions dashed: the gap is the text following).
+
+    ``reference`` is an optional ``(images seen, metrics)`` list drawn dotted on the ``images_seen`` row
+    (the shipped run's ``progress.json``).
+
+    Raises:
+        ValueError: ``labels`` does not match ``records``, an unknown x axis, or a record without scored points.
+    """
+    if len(labels) != len(records):
+        raise ValueError(f"learning_curves: {len(records)} records but {len(labels)} labels.")
+    unknown = [x for x in x_axes if x not in LEARNING_CURVE_AXES]
+    if unknown or not x_axes:
+        raise ValueError(f"learning_curves: x axes {unknown or list(x_axes)}; choose from {list(LEARNING_CURVE_AXES)}.")
+    fig = _figure(12, 3.8 * len(x_axes))
+    axes = fig.subplots(len(x_axes), 2, squeeze=False)
+    for n, (rec, label) in enumerate(zip(records, labels)):
+        pts = [p for p in rec["points"] if p.get("scores")]
+        if not pts:
+            raise ValueError(f"learning_curves: record {label!r} has no scored point.")
+        colour = f"C{n % 10}"
+        for row, key in enumerate(x_axes):
+            x = [p[key] / LEARNING_CURVE_AXES[key][1] for p in pts]
+            axes[row][0].plot(x, [p["scores"].get("domain_fid") for p in pts], "o-", color=colour, label=label)
+            axes[row][1].plot(x, [p["scores"].get("attribute_accuracy") for p in pts], "o-", color=colour,
+                              label=f"{label}: own captions")
+            axes[row][1].plot(x, [p["scores"].get("attribute_accuracy_other") for p in pts], "x--", color=colour,
+                              alpha=0.6, label=f"{label}: other captions")
+    if reference and "images_seen" in x_axes:
+        row = list(x_axes).index("images_seen")
+        x = [r[0] for r in reference]
+        axes[row][0].plot(x, [r[1]["domain_fid"] for r in reference], "k:", label="shipped run (progress.json)")
+        axes[row][1].plot(x, [r[1]["attribute_accuracy"] for r in reference], "k:", label="shipped run, own captions")
+    for row, key in enumerate(x_axes):
+        axes[row][0].set_ylabel("domain FID ↓")
+        axes[row][1].set_ylabel("attribute accuracy ↑")
+        for col in range(2):
+            axes[row][col].set_xlabel(LEARNING_CURVE_AXES[key][0])
+            axes[row][col].grid(alpha=0.3)
+            axes[row][col].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

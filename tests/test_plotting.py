@@ -231,6 +231,29 @@ def test_budget_curves_draw_mean_and_std_over_seeds() -> None:
         budget_curves([{"variant": "csagan", "seed": 0, "metrics": {}}])
 
 
+def test_learning_curves_plot_each_record_against_the_chosen_axes() -> None:
+    from csagan.plotting import learning_curves
+
+    def point(images: int, cpu_s: float, fid: float, own: float, other: float) -> dict:
+        scores = {"domain_fid": fid, "attribute_accuracy": own, "attribute_accuracy_other": other}
+        return {"images_seen": images, "train_wall_s": cpu_s / 2, "train_cpu_s": cpu_s, "scores": scores}
+
+    rec = {"points": [point(100, 60.0, 500.0, 0.3, 0.2), point(200, 180.0, 300.0, 0.4, 0.2), {"images_seen": 300}]}
+    fig = learning_curves([rec], ["run"], x_axes=("images_seen", "train_cpu_s"),
+                          reference=[(100, {"domain_fid": 700.0, "attribute_accuracy": 0.25})])
+    fid_images, _acc_images, fid_cpu, acc_cpu = fig.axes  # rows = x axes, columns = FID, accuracy
+    lines = {line.get_label(): line for line in fid_cpu.get_lines()}
+    assert list(lines["run"].get_xdata()) == [1.0, 3.0] and list(lines["run"].get_ydata()) == [500.0, 300.0]
+    acc = {line.get_label(): list(line.get_ydata()) for line in acc_cpu.get_lines()}
+    assert acc == {"run: own captions": [0.3, 0.4], "run: other captions": [0.2, 0.2]}  # the unscored point is left out
+    assert [line.get_label() for line in fid_images.get_lines()] == ["run", "shipped run (progress.json)"]
+    assert len(acc_cpu.get_lines()) == 2  # the reference is drawn on the images row only
+    with pytest.raises(ValueError, match="1 records but 2 labels"):
+        learning_curves([rec], ["a", "b"])
+    with pytest.raises(ValueError, match="choose from"):
+        learning_curves([rec], ["run"], x_axes=("epochs",))
+
+
 def test_package_layers_list_every_module_once() -> None:
     from pathlib import Path as _Path
 
