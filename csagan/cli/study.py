@@ -18,7 +18,10 @@ def _cmd_export_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_study_run(args: argparse.Namespace) -> int:
-    from csagan.study import STUDY_PRESETS, StudyPaths, run, study_config
+    import torch
+
+    from csagan.study import STUDY_PRESETS, StudyPaths, pending, run, study_config
+    from csagan.study.parallel import LOG_DIR, run_parallel
     from csagan.train.config import list_train_presets
 
     if args.preset not in STUDY_PRESETS:
@@ -36,8 +39,24 @@ def _cmd_study_run(args: argparse.Namespace) -> int:
         config = config.replace(overrides=(*config.overrides, *args.train_set))
     paths = StudyPaths(data_dir=str(args.data), damsm_dir=str(args.damsm), runs_dir=str(args.runs),
                        results_dir=str(args.results), evaluator=None if args.evaluator is None else str(args.evaluator))
-    files = run(config, paths, progress=not args.no_progress)
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        raise SystemExit("csagan study run: --jobs and --threads must be >= 1.")
+    if args.jobs == 1:
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        files = run(config, paths, progress=not args.no_progress)
+    else:
+        todo = pending(config, paths)
+        print(f"{len(todo)} run(s) to do, {args.jobs} at a time; logs in {Path(args.runs) / LOG_DIR}", flush=True)
+        files = run_parallel(config, paths, args.jobs, args.threads)
     print(f"{len(files)} result file(s) in {args.results}")
+    return 0
+
+
+def _cmd_study_worker(args: argparse.Namespace) -> int:
+    from csagan.study.parallel import run_worker
+
+    print(f"result: {run_worker(args.spec)}")
     return 0
 
 
@@ -112,7 +131,15 @@ def add_study_commands(sub: SubParsers) -> None:
     run.add_argument("--eval-images", type=int, default=None, help="generated images scored per point")
     run.add_argument("--evaluator", type=Path, default=None, help="ToyBirds evaluator (default: the shipped one)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="runs at once, each its own process (default 1); on a 2-core CPU --jobs 2 finishes "
+                          "the study sooner (benchmarks/README.md); pause all with pkill -STOP -f 'csagan study'")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch threads per run (default: torch's for --jobs 1, else the cores divided by --jobs)")
     run.set_defaults(func=_cmd_study_run)
+    wk = ssub.add_parser("worker")  # one run of `study run --jobs N`, started by it (no help: not listed)
+    wk.add_argument("--spec", required=True, help=argparse.SUPPRESS)
+    wk.set_defaults(func=_cmd_study_worker)
     tab = ssub.add_parser("table", help="mean ± std per variant and the paper's claims, judged")
     tab.add_argument("--results", required=True, type=Path, action="append",
                      help="folder of the result JSON files (repeat for several studies, e.g. two budgets)")

@@ -7,6 +7,8 @@ that the book's reproduction chapter shows.
 * :mod:`csagan.study.config` — the variants, the paper's claims and numbers, and the protocol
   (:class:`StudyConfig`, its presets :data:`STUDY_PRESETS`, :func:`study_config`) and :class:`StudyPaths`.
 * :mod:`csagan.study.runner` — :func:`run` (config, paths): train, snapshot and score; resumable.
+* :mod:`csagan.study.parallel` — :func:`~csagan.study.parallel.run_parallel`: several runs at once,
+  one process each (``csagan study run --jobs N``).
 * :mod:`csagan.study.scoring` — how one generator is scored (:func:`score_run`).
 * :mod:`csagan.study.verdicts` — :func:`summarize`, :func:`judge_claims`, :func:`markdown_table`,
   at the end of the runs or at any scored budget (:func:`results_at`).
@@ -25,7 +27,7 @@ from csagan.study.config import (
     protocol_of,
     study_config,
 )
-from csagan.study.runner import POINTS_FILE, result_path, run, run_one, snapshot_dir
+from csagan.study.runner import POINTS_FILE, finished, pending, result_path, run, run_one, snapshot_dir
 from csagan.study.scoring import CSA_CAPTIONS, first_caption_codes, other_caption_accuracy, score_run, study_metrics
 from csagan.study.verdicts import (
     Verdict,
@@ -51,12 +53,14 @@ __all__ = [
     "StudyPaths",
     "Verdict",
     "budgets",
+    "finished",
     "first_caption_codes",
     "judge",
     "judge_claims",
     "load_results",
     "markdown_table",
     "other_caption_accuracy",
+    "pending",
     "protocol_of",
     "result_path",
     "results_at",

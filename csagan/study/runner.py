@@ -33,7 +33,8 @@ from csagan.train.config import resolve, run_config_json
 from csagan.train.engine import train
 from csagan.train.run import export_run
 
-__all__ = ["POINTS_FILE", "REPORT_FILE", "result_path", "run", "run_one", "snapshot_dir"]
+__all__ = ["POINTS_FILE", "REPORT_FILE", "finished", "pending", "result_path", "run", "run_one", "run_settings",
+           "snapshot_dir"]
 
 #: The per-run progress file: every scored point, written as soon as it is scored.
 POINTS_FILE = "study_points.json"
@@ -51,7 +52,7 @@ def snapshot_dir(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / "snapshots" / f"step{step:06d}"
 
 
-def _settings(config: StudyConfig, paths: StudyPaths) -> dict[str, Any]:
+def run_settings(config: StudyConfig, paths: StudyPaths) -> dict[str, Any]:
     return {**config.to_dict(), **{k: v for k, v in vars(paths).items()}}
 
 
@@ -86,7 +87,7 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
     if variant == "ssagan-fixed-mask":
         overrides.append(f"mask_source={runs / 'csagan' / f'seed{seed}'}")
     model_cfg, train_cfg = resolve(variant, config.train_preset, overrides)
-    protocol = protocol_of(_settings(config, paths))
+    protocol = protocol_of(run_settings(config, paths))
     points = _load_points(run_dir, protocol)
     done = {int(p["steps"]) for p in points}
     for target in config.score_steps:
@@ -126,7 +127,7 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
     record = {
         "variant": variant,
         "seed": seed,
-        "settings": _settings(config, paths),
+        "settings": run_settings(config, paths),
         "config": json.loads(run_config_json(model_cfg, train_cfg)),
         "images_seen": config.images_per_run,
         "train_seconds": last["train_seconds"],
@@ -142,19 +143,32 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
     return out
 
 
+def finished(config: StudyConfig, paths: StudyPaths, variant: str, seed: int) -> bool:
+    """Whether (variant, seed) has a result file of this study's protocol (:func:`protocol_of`; the
+    selection of variants and seeds and the preset's name may differ)."""
+    out = result_path(paths.results_dir, variant, seed)
+    if not out.is_file():
+        return False
+    return protocol_of(json.loads(out.read_text()).get("settings", {})) == protocol_of(run_settings(config, paths))
+
+
+def pending(config: StudyConfig, paths: StudyPaths) -> list[tuple[str, int]]:
+    """The (variant, seed) pairs without a result of this protocol, seed-major (the order of :func:`run`)."""
+    return [(v, s) for s in config.seeds for v in config.variants if not finished(config, paths, v, s)]
+
+
 def run(config: StudyConfig, paths: StudyPaths, *, progress: bool = True) -> list[Path]:
     """Train and score every (variant, seed) of ``config``, seed by seed; returns the result files.
 
-    A (variant, seed) whose result file exists with the same protocol (:func:`protocol_of`; the
-    selection of variants and seeds and the preset's name may differ) is skipped.
+    A (variant, seed) that is :func:`finished` is skipped. Several runs at once:
+    :func:`csagan.study.parallel.run_parallel`.
     """
+    todo = set(pending(config, paths))
     written: list[Path] = []
-    protocol = protocol_of(_settings(config, paths))
     for seed in config.seeds:  # seed-major: a study cut short still has every variant of its first seeds
         for variant in config.variants:
-            out = result_path(paths.results_dir, variant, seed)
-            if out.is_file() and protocol_of(json.loads(out.read_text()).get("settings", {})) == protocol:
-                written.append(out)
-                continue
-            written.append(run_one(config, paths, variant, seed, progress=progress))
+            if (variant, seed) in todo:
+                written.append(run_one(config, paths, variant, seed, progress=progress))
+            else:
+                written.append(result_path(paths.results_dir, variant, seed))
     return written
