@@ -21,7 +21,7 @@ help:
 	@echo "               and the book built from them (_build/student/html); book-student is the same"
 	@echo "make test   - set up, run unit tests, nbval on the notebooks, the book build and the page check"
 	@echo "make test-unit - the fast unit tests only (-m 'not slow'); make test-slow - the end-to-end ones"
-	@echo "make reproduce-trained - the reproduction study (24 runs at 32 px, hours on 2 cores; resumable)"
+	@echo "make reproduce-trained - the reproduction study (24 runs at 32 px, hours on 2 cores; resumable; JOBS=2: two at once)"
 	@echo "make reproduce-early - the early-training study (16 runs of 600 x 16 images); make study-table"
 	@echo "make reproduce - both, with the DAMSM and the evaluator trained from scratch first"
 
@@ -114,11 +114,15 @@ execute: setup
 # made; `make reproduce` makes those two from scratch first (DAMSM ~30 min, evaluator ~13 min on 2
 # cores) and then runs both studies into runs/reproduce/results. Every step resumes where a killed
 # run stopped: the same command again continues. Measured run times: benchmarks/README.md.
+# JOBS runs that many runs at once, one process each with cores/JOBS threads (`csagan study run --jobs`;
+# 2 on a 2-core CPU gives 1.33x the images per second, benchmarks/README.md "side_by_side.py"); pause them
+# all with `pkill -STOP -f "csagan study"`, resume with `pkill -CONT -f "csagan study"`.
+JOBS ?= 1
 REPRO := runs/reproduce
 RESULTS := book/results
 SHIPPED_DAMSM := csagan/assets/toybirds-csagan/damsm
 SHIPPED_EVALUATOR := csagan/assets/evaluator_toybirds.pt
-STUDY = $(BIN)/csagan study run --data $(DATA) --no-progress
+STUDY = $(BIN)/csagan study run --data $(DATA) --no-progress --jobs $(JOBS)
 FIGURES = $(BIN)/csagan study figures --data $(DATA)
 
 $(REPRO)/damsm/damsm.json: | setup
