@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +122,40 @@ def test_jobs_2_from_the_command_line_equals_run_one(toy: dict[str, Path], tmp_p
         torch.set_num_threads(threads)
     assert "result:" in (tmp_path / "runs" / LOG_DIR / "dfgan_seed0.log").read_text()
     assert worker_command(config, ref, ("dfgan", 0), 1)[1:5] == ["-m", "csagan", "study", "worker"]
+
+
+_SLEEPER = """
+import os, sys, time
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()}\\n")
+time.sleep(60)
+"""
+
+_PARENT = """
+import sys
+from csagan.study import StudyPaths, study_config
+from csagan.study.parallel import run_parallel
+tmp, sleeper = sys.argv[1], sys.argv[2]
+config = study_config("smoke", ["variants=csagan,dfgan", "seeds=0"])
+paths = StudyPaths(data_dir="d", damsm_dir="m", runs_dir=tmp + "/runs", results_dir=tmp + "/results")
+run_parallel(config, paths, jobs=2, threads=1, poll_seconds=0.05,
+             command=lambda task: [sys.executable, "-c", sleeper, tmp + "/pids.txt"])
+"""
+
+
+def test_killing_a_parallel_study_stops_its_runs(tmp_path: Path) -> None:
+    """``kill`` (SIGTERM) of the study process terminates the runs it started instead of orphaning them."""
+    (tmp_path / "results").mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path), _SLEEPER])
+    pids_file = tmp_path / "pids.txt"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(pids_file.read_text().split() if pids_file.exists() else []) < 2:
+        time.sleep(0.1)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 2
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) != 0
+    time.sleep(0.5)
+    for pid in pids:  # the workers are gone (a zombie would still answer kill 0, but they were reaped)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -12,7 +12,9 @@ Everything else is the sequential study's: each worker calls :func:`csagan.study
 so results, resumption and the per-run folder lock are the same, and a killed parallel study
 continues with the same command. Each worker writes its output to ``<runs>/logs/<variant>_seed<N>.log``.
 Every process of a parallel study has ``csagan study`` in its command line: pause them all with
-``pkill -STOP -f "csagan study"`` and resume with ``pkill -CONT -f "csagan study"``.
+``pkill -STOP -f "csagan study"`` and resume with ``pkill -CONT -f "csagan study"``. Stopping the
+study (Ctrl-C, or ``kill`` of the ``csagan study run`` process) stops its runs as well; each resumes
+from its last checkpoint when the command is run again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +41,10 @@ __all__ = ["LOG_DIR", "run_parallel", "run_worker", "worker_command"]
 LOG_DIR = "logs"
 
 Task = tuple[str, int]
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM received by a parallel study (handled like Ctrl-C: the runs are stopped too)."""
 
 
 def _needs(task: Task) -> Task | None:
@@ -108,6 +115,10 @@ def run_parallel(
         need = _needs(task)
         return need is None or finished(config, paths, *need)
 
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
         while todo or active:
             if not failed:
@@ -132,15 +143,22 @@ def run_parallel(
                 del active[task]
                 if code != 0:
                     failed.append((task, code, log))
-    except KeyboardInterrupt:
-        for proc, _ in active.values():  # each run resumes from its last checkpoint or scored budget
-            proc.send_signal(signal.SIGINT)
+    except (KeyboardInterrupt, _Stopped):
+        # Stopped (Ctrl-C, or `kill` of this process): stop the runs too. SIGTERM, not SIGINT, because a
+        # process started in the background by a non-interactive shell ignores SIGINT; every run resumes
+        # from its last checkpoint or scored budget.
+        for proc, _ in active.values():
+            if proc.poll() is None:
+                proc.terminate()
         for proc, _ in active.values():
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if failed:
         lines = "; ".join(f"{v} seed {s} exited with {code} (see {log})" for (v, s), code, log in failed)
         raise RuntimeError(f"csagan study run --jobs {jobs}: {lines}. Fix the cause and rerun the same command: "
