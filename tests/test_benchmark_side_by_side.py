@@ -16,6 +16,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "side_by_side.py"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="side by side needs 2 cores")
 def test_side_by_side_measures_both_modes_in_one_run(tmp_path: Path) -> None:
     out = tmp_path / "sbs.json"
