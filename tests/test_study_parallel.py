@@ -74,7 +74,7 @@ def test_parallel_study_keeps_the_job_limit_the_mask_dependency_and_skips_finish
         assert start[("ssagan-fixed-mask", seed)] >= end[("csagan", seed)]
     events = sorted([(t, +1) for t in start.values()] + [(t, -1) for t in end.values()])
     running = [sum(d for _, d in events[: i + 1]) for i in range(len(events))]
-    assert max(running) == 2  # two at a time, never more
+    assert max(running) <= 2  # never more than two at a time (how much they overlap depends on the machine)
     assert (Path(paths.runs_dir) / LOG_DIR / "csagan_seed0.log").is_file()
 
 

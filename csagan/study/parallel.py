@@ -74,7 +74,10 @@ def run_worker(spec_text: str) -> Path:
         raise ValueError(f"csagan study worker: --spec is not a worker spec ({exc}); the worker is started by "
                          "`csagan study run --jobs N`, not by hand.") from None  # fmt: skip
     torch.set_num_threads(threads)
-    return run_one(config, paths, variant, seed, progress=False)
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {variant} seed {seed}: training with {threads} thread(s)", flush=True)
+    out = run_one(config, paths, variant, seed, progress=False)
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {variant} seed {seed}: done, {out}", flush=True)
+    return out
 
 
 def run_parallel(
@@ -85,12 +88,14 @@ def run_parallel(
     *,
     command: Callable[[Task], Sequence[str]] | None = None,
     poll_seconds: float = 2.0,
+    verbose: bool = True,
 ) -> list[Path]:
     """Run every pending (variant, seed) of ``config``, ``jobs`` processes at a time; returns the result
     files of the whole selection (finished before or now), in seed-major order.
 
     ``threads``: torch threads per process (default ``max(1, cores // jobs)``); ``command``: the command
-    of one task (default :func:`worker_command`; tests pass a stand-in).
+    of one task (default :func:`worker_command`; tests pass a stand-in); ``verbose``: print a line as each
+    run starts and ends.
 
     Raises:
         ValueError: ``jobs`` or ``threads`` below 1.
@@ -104,6 +109,7 @@ def run_parallel(
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}.")
     make = command or (lambda task: worker_command(config, paths, task, threads))
+    say = print if verbose else (lambda *a, **k: None)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log_dir = Path(paths.runs_dir) / LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +136,7 @@ def run_parallel(
                         proc = subprocess.Popen(list(make(task)), stdout=fh, stderr=subprocess.STDOUT, env=env)
                     active[task] = (proc, log)
                     todo.remove(task)
+                    say(f"{time.strftime('%H:%M:%S')} started {task[0]} seed {task[1]} (log: {log})", flush=True)
             if not active:
                 if failed:
                     break
@@ -143,6 +150,8 @@ def run_parallel(
                 del active[task]
                 if code != 0:
                     failed.append((task, code, log))
+                say(f"{time.strftime('%H:%M:%S')} {task[0]} seed {task[1]} "
+                    f"{'finished' if code == 0 else f'FAILED (exit {code}; see {log})'}", flush=True)
     except (KeyboardInterrupt, _Stopped):
         # Stopped (Ctrl-C, or `kill` of this process): stop the runs too. SIGTERM, not SIGINT, because a
         # process started in the background by a non-interactive shell ignores SIGINT; every run resumes
