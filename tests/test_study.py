@@ -160,6 +160,26 @@ def test_results_at_an_earlier_budget() -> None:
     assert budgets([{"variant": "x", "seed": 0, "images_seen": 9600, "metrics": {}}]) == [9600]
 
 
+def test_budget_verdict_table_has_a_letter_and_sign_per_metric_and_budget() -> None:
+    from csagan.study import budget_verdict_table
+    from csagan.study.config import Claim
+
+    def res(variant: str, seed: int, fids: tuple[float, float]) -> dict:
+        pts = [{"images_seen": n, "metrics": {"domain_fid": f, "domain_is": 1.0, "attribute_accuracy": 0.5,
+                                               "r_precision": 0.1}} for n, f in zip((10, 20), fids)]  # fmt: skip
+        return {"variant": variant, "seed": seed, "images_seen": 20, "metrics": pts[-1]["metrics"], "points": pts}
+
+    # a: FID 100 then 50 (seeds 99/101, 49/51); b: 90 then 80 (89/91, 79/81). At 10 images b is better by 10
+    # (> noise 2): not reproduced; at 20 images a is better by 30: reproduced. Equal metrics: inconclusive, 0.
+    results = [res("a", s, (100.0 + d, 50.0 + d)) for s, d in ((0, -1.0), (1, 1.0))]
+    results += [res("b", s, (90.0 + d, 80.0 + d)) for s, d in ((0, -1.0), (1, 1.0))]
+    table = budget_verdict_table(results, claims=[Claim("a beats b", "a", "b", "T")])
+    assert table.splitlines() == ["| claim | 10 images | 20 images |", "|---|---|---|",
+                                  "| a beats b | N− i0 i0 i0 | R+ i0 i0 i0 |"]  # fmt: skip
+    with pytest.raises(ValueError, match="no scored budget"):
+        budget_verdict_table([])
+
+
 @pytest.mark.slow
 def test_run_study_end_to_end_and_skips_finished_runs(toy: dict[str, Path], tmp_path: Path) -> None:
     config = study_config("smoke", ["variants=csagan,ssagan-fixed-mask", "metrics=rprec,align"])

@@ -31,6 +31,7 @@ from csagan.study.runner import POINTS_FILE, finished, pending, result_path, run
 from csagan.study.scoring import CSA_CAPTIONS, first_caption_codes, other_caption_accuracy, score_run, study_metrics
 from csagan.study.verdicts import (
     Verdict,
+    budget_verdict_table,
     budgets,
     judge,
     judge_claims,
@@ -52,6 +53,7 @@ __all__ = [
     "StudyConfig",
     "StudyPaths",
     "Verdict",
+    "budget_verdict_table",
     "budgets",
     "finished",
     "first_caption_codes",

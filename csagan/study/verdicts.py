@@ -6,6 +6,7 @@ paper judged on them, at the end of the runs or at any of their scored budgets.
 * :func:`judge_claims` — each ordering the paper claims (:data:`~csagan.study.config.CLAIMS`), judged on
   the measured numbers: *reproduced*, *not reproduced* or *inconclusive* (see :func:`judge`).
 * :func:`markdown_table` — the table beside the paper's values (:data:`~csagan.study.config.PAPER`).
+* :func:`budget_verdict_table` — every claim's verdicts at every scored budget, one letter per metric.
 
 The metrics (all from :mod:`csagan.evaluate`): the domain FID and domain IS on the ToyBirds evaluator
 (the stand-ins for Eqs. 27 and 26, whose Inception weights cannot be downloaded here), attribute
@@ -28,6 +29,7 @@ from csagan.study.config import CLAIMS, METRIC_KEYS, PAPER, STUDY_VARIANTS, Clai
 
 __all__ = [
     "Verdict",
+    "budget_verdict_table",
     "budgets",
     "judge",
     "judge_claims",
@@ -176,3 +178,39 @@ def markdown_table(summary: Mapping[str, Mapping[str, Mapping[str, float]]]) -> 
             f"| {paper['cub_is']} | {paper['cub_fid']} | {paper['coco_fid']} |"
         )
     return "\n".join(lines)
+
+
+#: One letter per verdict in :func:`budget_verdict_table`.
+VERDICT_LETTERS = {"reproduced": "R", "not reproduced": "N", "inconclusive": "i", "missing": "–"}
+
+
+def _sign(v: Verdict) -> str:
+    if v.verdict == "missing":
+        return ""
+    return "+" if v.difference > 0 else "−" if v.difference < 0 else "0"
+
+
+def budget_verdict_table(results: Sequence[Mapping[str, Any]], claims: Sequence[Claim] = CLAIMS) -> str:
+    """A Markdown table of the verdicts of every claim (rows) at every budget of :func:`budgets` (columns).
+
+    A cell holds one letter per metric of :data:`METRIC_KEYS`, in its order: **R** reproduced, **N** not
+    reproduced, **i** inconclusive, **–** missing, each followed by the sign of the measured difference
+    (``+`` where it favours the claim, ``−`` where it goes against it, ``0`` where there is none).
+
+    Raises:
+        ValueError: the results share no scored budget.
+    """
+    seen = budgets(results)
+    if not seen:
+        raise ValueError("budget_verdict_table: the results share no scored budget.")
+    at = {n: judge_claims(summarize(results_at(results, n)), claims) for n in seen}
+    rows = ["| claim | " + " | ".join(f"{n:,d} images" for n in seen) + " |", "|---|" + "---|" * len(seen)]
+    for c in claims:
+        cells = []
+        for n in seen:
+            cells.append(" ".join(
+                VERDICT_LETTERS[v.verdict] + _sign(v)
+                for v in at[n] if v.claim == c.name
+            ))  # fmt: skip
+        rows.append(f"| {c.name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
