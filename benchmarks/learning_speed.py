@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import resource
@@ -97,7 +98,7 @@ def parse_score_at(text: str) -> list[int]:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--score-at {text!r}: give image counts separated by commas, e.g. 4800,9600") from None
-    if not values or any(v <= 0 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+    if not values or any(v <= 0 for v in values) or any(b <= a for a, b in itertools.pairwise(values)):
         raise ValueError(f"--score-at {text!r}: image counts must be positive and strictly increasing")
     return values
 

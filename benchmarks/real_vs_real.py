@@ -26,4 +26,5 @@ for size in (32, 64):
     is_ = domain_is(evaluator, real)
     out[size] = {"real_vs_real_domain_fid": fid.fid, "real_domain_is": is_.mean}
     print(size, fid.format(), "|", is_.format(), flush=True)
-json.dump(out, open(sys.argv[1], "w"), indent=2)
+with open(sys.argv[1], "w") as fh:
+    json.dump(out, fh, indent=2)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -107,12 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rounds": rounds,
         "median_ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
     }
-    text = json.dumps(record, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return record
+    return train_step.emit_record(record, args.out)
 
 
 if __name__ == "__main__":

@@ -279,11 +279,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio": None if args.no_reference else round(
             results["optimised"]["images_per_s"] / results["reference"]["images_per_s"], 3),
     }
+    return emit_record(record, args.out)
+
+
+def emit_record(record: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """Print a benchmark's JSON record and, with ``out``, write it there too; returns the record."""
     text = json.dumps(record, indent=2)
     print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
     return record
 
 
