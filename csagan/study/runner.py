@@ -53,6 +53,7 @@ def snapshot_dir(run_dir: str | Path, step: int) -> Path:
 
 
 def run_settings(config: StudyConfig, paths: StudyPaths) -> dict[str, Any]:
+    """What a result file records as ``settings``: the study's fields and its paths."""
     return {**config.to_dict(), **{k: v for k, v in vars(paths).items()}}
 
 
