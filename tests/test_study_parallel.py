@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from csagan.cli import main
-from csagan.study import StudyPaths, pending, run_one, study_config
+from csagan.study import StudyPaths, mask_source_dir, pending, retrained_for_masks, run_one, study_config
 from csagan.study.parallel import LOG_DIR, run_parallel, run_worker, worker_command
 from csagan.study.runner import run_settings
 
@@ -88,6 +88,32 @@ def test_parallel_study_keeps_the_job_limit_the_mask_dependency_and_skips_finish
     assert max(running) <= 2  # never more than two at a time
     assert partners  # and two did run at the same time
     assert (Path(paths.runs_dir) / LOG_DIR / "csagan_seed0.log").is_file()
+
+
+def test_a_finished_csagan_without_its_run_folder_is_retrained_before_the_fixed_mask_run(tmp_path: Path) -> None:
+    """A clone has book/results but not runs/: ssagan-fixed-mask needs csagan's generator.pt, so csagan of its seed
+    is pending again (first), and the fixed-mask run waits for that retraining, not just for the old result."""
+    config = study_config("smoke", ["variants=ssagan-fixed-mask,csagan", "seeds=0,1"])
+    paths = _paths(tmp_path)
+    settings = json.dumps(run_settings(config, paths))
+    for seed in (0, 1):
+        Path(paths.results_dir, f"csagan_seed{seed}.json").write_text(json.dumps({"settings": json.loads(settings)}))
+    run0 = mask_source_dir(paths, 0)
+    run0.mkdir(parents=True)
+    (run0 / "generator.pt").write_bytes(b"")  # seed 0's run folder is here, seed 1's is not
+    assert retrained_for_masks(config, paths) == [1]
+    assert pending(config, paths) == [("ssagan-fixed-mask", 0), ("csagan", 1), ("ssagan-fixed-mask", 1)]
+    trace = tmp_path / "trace.txt"
+
+    def standin(task: tuple[str, int]) -> list[str]:
+        return [sys.executable, "-c", _STANDIN, task[0], str(task[1]), paths.results_dir, settings, str(trace)]
+
+    run_parallel(config, paths, jobs=2, threads=1, command=standin, poll_seconds=0.05)
+    start, end, _, _ = _trace(trace)
+    assert set(start) == {("ssagan-fixed-mask", 0), ("csagan", 1), ("ssagan-fixed-mask", 1)}
+    assert start[("ssagan-fixed-mask", 1)] >= end[("csagan", 1)]
+    Path(paths.results_dir, "ssagan-fixed-mask_seed1.json").unlink()
+    assert retrained_for_masks(config.replace(variants=("csagan",)), paths) == []  # no fixed-mask run asked for
 
 
 def test_parallel_study_reports_a_failed_run_and_finishes_the_others(tmp_path: Path) -> None:

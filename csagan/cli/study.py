@@ -20,7 +20,7 @@ def _cmd_export_run(args: argparse.Namespace) -> int:
 def _cmd_study_run(args: argparse.Namespace) -> int:
     import torch
 
-    from csagan.study import STUDY_PRESETS, StudyPaths, pending, run, study_config
+    from csagan.study import STUDY_PRESETS, StudyPaths, mask_source_dir, pending, retrained_for_masks, run, study_config
     from csagan.study.parallel import LOG_DIR, run_parallel
     from csagan.train.config import list_train_presets
 
@@ -41,6 +41,10 @@ def _cmd_study_run(args: argparse.Namespace) -> int:
                        results_dir=str(args.results), evaluator=None if args.evaluator is None else str(args.evaluator))
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         raise SystemExit("csagan study run: --jobs and --threads must be >= 1.")
+    for seed in retrained_for_masks(config, paths):
+        print(f"csagan seed {seed} is trained again although its result exists: ssagan-fixed-mask seed {seed} copies "
+              f"its masks from {mask_source_dir(paths, seed)}, which has no generator.pt; its result file is "
+              "rewritten.", flush=True)
     if args.jobs == 1:
         if args.threads is not None:
             torch.set_num_threads(args.threads)

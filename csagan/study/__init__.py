@@ -27,7 +27,17 @@ from csagan.study.config import (
     protocol_of,
     study_config,
 )
-from csagan.study.runner import POINTS_FILE, finished, pending, result_path, run, run_one, snapshot_dir
+from csagan.study.runner import (
+    POINTS_FILE,
+    finished,
+    mask_source_dir,
+    pending,
+    result_path,
+    retrained_for_masks,
+    run,
+    run_one,
+    snapshot_dir,
+)
 from csagan.study.scoring import CSA_CAPTIONS, first_caption_codes, other_caption_accuracy, score_run, study_metrics
 from csagan.study.verdicts import (
     Verdict,
@@ -61,11 +71,13 @@ __all__ = [
     "judge_claims",
     "load_results",
     "markdown_table",
+    "mask_source_dir",
     "other_caption_accuracy",
     "pending",
     "protocol_of",
     "result_path",
     "results_at",
+    "retrained_for_masks",
     "run",
     "run_one",
     "score_run",

@@ -117,9 +117,9 @@ def run_parallel(
     active: dict[Task, tuple[subprocess.Popen[bytes], Path]] = {}
     failed: list[tuple[Task, int, Path]] = []
 
-    def ready(task: Task) -> bool:
+    def ready(task: Task) -> bool:  # the run it needs (if any) is neither waiting nor running, and finished
         need = _needs(task)
-        return need is None or finished(config, paths, *need)
+        return need is None or (need not in todo and need not in active and finished(config, paths, *need))
 
     def stop(signum: int, frame: object) -> None:
         raise _Stopped(signum)

@@ -33,8 +33,8 @@ from csagan.train.config import resolve, run_config_json
 from csagan.train.engine import train
 from csagan.train.run import export_run
 
-__all__ = ["POINTS_FILE", "REPORT_FILE", "finished", "pending", "result_path", "run", "run_one", "run_settings",
-           "snapshot_dir"]
+__all__ = ["POINTS_FILE", "REPORT_FILE", "finished", "mask_source_dir", "pending", "result_path", "retrained_for_masks",
+           "run", "run_one", "run_settings", "snapshot_dir"]
 
 #: The per-run progress file: every scored point, written as soon as it is scored.
 POINTS_FILE = "study_points.json"
@@ -86,7 +86,7 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
     overrides = [f"damsm_dir={paths.damsm_dir}", f"seed={seed}", f"max_steps={config.max_steps}",
                  f"batch_size={config.batch_size}", "epochs=0", *config.overrides]  # fmt: skip
     if variant == "ssagan-fixed-mask":
-        overrides.append(f"mask_source={runs / 'csagan' / f'seed{seed}'}")
+        overrides.append(f"mask_source={mask_source_dir(paths, seed)}")
     model_cfg, train_cfg = resolve(variant, config.train_preset, overrides)
     protocol = protocol_of(run_settings(config, paths))
     points = _load_points(run_dir, protocol)
@@ -153,23 +153,41 @@ def finished(config: StudyConfig, paths: StudyPaths, variant: str, seed: int) ->
     return protocol_of(json.loads(out.read_text()).get("settings", {})) == protocol_of(run_settings(config, paths))
 
 
+def mask_source_dir(paths: StudyPaths, seed: int) -> Path:
+    """The ``csagan`` run folder whose mask predictors ``ssagan-fixed-mask`` of ``seed`` copies."""
+    return Path(paths.runs_dir) / "csagan" / f"seed{seed}"
+
+
+def retrained_for_masks(config: StudyConfig, paths: StudyPaths) -> list[int]:
+    """The seeds whose ``csagan`` run is trained again although its result file is finished: the
+    ``ssagan-fixed-mask`` run of the seed is pending and needs the run folder's ``generator.pt``
+    (:func:`mask_source_dir`), which is not there, e.g. in a clone that has ``book/results`` but not the
+    ``runs/`` folder. Retraining it with the same protocol rewrites its result file, so that the masks the
+    fixed-mask run copies are those of the ``csagan`` result it is compared with."""
+    if "ssagan-fixed-mask" not in config.variants:
+        return []
+    return [s for s in config.seeds
+            if finished(config, paths, "csagan", s) and not finished(config, paths, "ssagan-fixed-mask", s)
+            and not (mask_source_dir(paths, s) / "generator.pt").is_file()]  # fmt: skip
+
+
 def pending(config: StudyConfig, paths: StudyPaths) -> list[tuple[str, int]]:
-    """The (variant, seed) pairs without a result of this protocol, seed-major (the order of :func:`run`)."""
-    return [(v, s) for s in config.seeds for v in config.variants if not finished(config, paths, v, s)]
+    """The (variant, seed) pairs to train: those without a result of this protocol, and ``csagan`` of each
+    seed of :func:`retrained_for_masks`; seed-major, and within a seed ``csagan`` first (the fixed-mask
+    run of the seed needs it)."""
+    again = set(retrained_for_masks(config, paths))
+    todo = [(v, s) for s in config.seeds for v in config.variants
+            if not finished(config, paths, v, s) or (v == "csagan" and s in again)]  # fmt: skip
+    order = {s: i for i, s in enumerate(config.seeds)}
+    return sorted(todo, key=lambda t: (order[t[1]], t[0] != "csagan"))
 
 
 def run(config: StudyConfig, paths: StudyPaths, *, progress: bool = True) -> list[Path]:
     """Train and score every (variant, seed) of ``config``, seed by seed; returns the result files.
 
-    A (variant, seed) that is :func:`finished` is skipped. Several runs at once:
-    :func:`csagan.study.parallel.run_parallel`.
+    A (variant, seed) that is :func:`finished` is skipped (but see :func:`retrained_for_masks`). Several
+    runs at once: :func:`csagan.study.parallel.run_parallel`.
     """
-    todo = set(pending(config, paths))
-    written: list[Path] = []
-    for seed in config.seeds:  # seed-major: a study cut short still has every variant of its first seeds
-        for variant in config.variants:
-            if (variant, seed) in todo:
-                written.append(run_one(config, paths, variant, seed, progress=progress))
-            else:
-                written.append(result_path(paths.results_dir, variant, seed))
-    return written
+    for variant, seed in pending(config, paths):  # seed-major: a study cut short has all variants of its first seeds
+        run_one(config, paths, variant, seed, progress=progress)
+    return [result_path(paths.results_dir, v, s) for s in config.seeds for v in config.variants]
