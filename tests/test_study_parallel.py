@@ -14,7 +14,16 @@ import pytest
 import torch
 
 from csagan.cli import main
-from csagan.study import StudyPaths, mask_source_dir, pending, retrained_for_masks, run_one, study_config
+from csagan.study import (
+    POINTS_FILE,
+    StudyPaths,
+    mask_source_dir,
+    pending,
+    protocol_of,
+    retrained_for_masks,
+    run_one,
+    study_config,
+)
 from csagan.study.parallel import LOG_DIR, run_parallel, run_worker, worker_command
 from csagan.study.runner import run_settings
 
@@ -91,16 +100,19 @@ def test_parallel_study_keeps_the_job_limit_the_mask_dependency_and_skips_finish
 
 
 def test_a_finished_csagan_without_its_run_folder_is_retrained_before_the_fixed_mask_run(tmp_path: Path) -> None:
-    """A clone has book/results but not runs/: ssagan-fixed-mask needs csagan's generator.pt, so csagan of its seed
-    is pending again (first), and the fixed-mask run waits for that retraining, not just for the old result."""
+    """A clone has book/results but not runs/: ssagan-fixed-mask copies the masks of csagan's finished run folder, so
+    csagan of its seed is pending again (first), and the fixed-mask run waits for that retraining, not for the old
+    result file."""
     config = study_config("smoke", ["variants=ssagan-fixed-mask,csagan", "seeds=0,1"])
     paths = _paths(tmp_path)
     settings = json.dumps(run_settings(config, paths))
     for seed in (0, 1):
         Path(paths.results_dir, f"csagan_seed{seed}.json").write_text(json.dumps({"settings": json.loads(settings)}))
-    run0 = mask_source_dir(paths, 0)
-    run0.mkdir(parents=True)
-    (run0 / "generator.pt").write_bytes(b"")  # seed 0's run folder is here, seed 1's is not
+    protocol = protocol_of(run_settings(config, paths))
+    for seed, last in ((0, config.max_steps), (1, config.max_steps - 1)):  # seed 1's run folder was cut short
+        mask_source_dir(paths, seed).mkdir(parents=True)
+        (mask_source_dir(paths, seed) / POINTS_FILE).write_text(json.dumps({"protocol": protocol,
+                                                                            "points": [{"steps": last}]}))
     assert retrained_for_masks(config, paths) == [1]
     assert pending(config, paths) == [("ssagan-fixed-mask", 0), ("csagan", 1), ("ssagan-fixed-mask", 1)]
     trace = tmp_path / "trace.txt"

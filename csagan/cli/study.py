@@ -43,8 +43,8 @@ def _cmd_study_run(args: argparse.Namespace) -> int:
         raise SystemExit("csagan study run: --jobs and --threads must be >= 1.")
     for seed in retrained_for_masks(config, paths):
         print(f"csagan seed {seed} is trained again although its result exists: ssagan-fixed-mask seed {seed} copies "
-              f"its masks from {mask_source_dir(paths, seed)}, which has no generator.pt; its result file is "
-              "rewritten.", flush=True)
+              f"its masks from {mask_source_dir(paths, seed)}, which holds no finished run; its result file "
+              "is rewritten.", flush=True)
     if args.jobs == 1:
         if args.threads is not None:
             torch.set_num_threads(args.threads)

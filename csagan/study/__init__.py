@@ -35,6 +35,7 @@ from csagan.study.runner import (
     result_path,
     retrained_for_masks,
     run,
+    run_folder_finished,
     run_one,
     snapshot_dir,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "results_at",
     "retrained_for_masks",
     "run",
+    "run_folder_finished",
     "run_one",
     "score_run",
     "snapshot_dir",

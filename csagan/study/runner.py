@@ -34,7 +34,7 @@ from csagan.train.engine import train
 from csagan.train.run import export_run
 
 __all__ = ["POINTS_FILE", "REPORT_FILE", "finished", "mask_source_dir", "pending", "result_path", "retrained_for_masks",
-           "run", "run_one", "run_settings", "snapshot_dir"]
+           "run", "run_folder_finished", "run_one", "run_settings", "snapshot_dir"]
 
 #: The per-run progress file: every scored point, written as soon as it is scored.
 POINTS_FILE = "study_points.json"
@@ -158,17 +158,32 @@ def mask_source_dir(paths: StudyPaths, seed: int) -> Path:
     return Path(paths.runs_dir) / "csagan" / f"seed{seed}"
 
 
+def run_folder_finished(config: StudyConfig, paths: StudyPaths, variant: str, seed: int) -> bool:
+    """Whether the run folder of (variant, seed) holds a finished run of this study's protocol: its
+    ``study_points.json`` has the last scored point (a folder cut short, or made with other settings,
+    does not count)."""
+    path = Path(paths.runs_dir) / variant / f"seed{seed}" / POINTS_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if state.get("protocol") != protocol_of(run_settings(config, paths)):
+        return False
+    return any(int(p.get("steps", -1)) == config.max_steps for p in state.get("points", []))
+
+
 def retrained_for_masks(config: StudyConfig, paths: StudyPaths) -> list[int]:
     """The seeds whose ``csagan`` run is trained again although its result file is finished: the
-    ``ssagan-fixed-mask`` run of the seed is pending and needs the run folder's ``generator.pt``
-    (:func:`mask_source_dir`), which is not there, e.g. in a clone that has ``book/results`` but not the
-    ``runs/`` folder. Retraining it with the same protocol rewrites its result file, so that the masks the
-    fixed-mask run copies are those of the ``csagan`` result it is compared with."""
+    ``ssagan-fixed-mask`` run of the seed is pending and copies its mask predictors from the ``csagan``
+    run folder (:func:`mask_source_dir`), which holds no finished run (:func:`run_folder_finished`), e.g.
+    in a clone that has ``book/results`` but not the ``runs/`` folder. Retraining it with the same
+    protocol rewrites its result file, so that the masks the fixed-mask run copies are those of the
+    ``csagan`` result it is compared with."""
     if "ssagan-fixed-mask" not in config.variants:
         return []
     return [s for s in config.seeds
             if finished(config, paths, "csagan", s) and not finished(config, paths, "ssagan-fixed-mask", s)
-            and not (mask_source_dir(paths, s) / "generator.pt").is_file()]  # fmt: skip
+            and not run_folder_finished(config, paths, "csagan", s)]  # fmt: skip
 
 
 def pending(config: StudyConfig, paths: StudyPaths) -> list[tuple[str, int]]:
