@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -292,3 +293,28 @@ def test_study_metrics_reads_the_report_and_leaves_missing_ones_empty() -> None:
     report = {"metrics": {"dfid": {"fid": 12.5}, "dis": {"mean": 3, "std": 0.1}, "align": {"attribute_accuracy": 0.4}}}
     assert study_metrics(report) == {"domain_fid": 12.5, "domain_is": 3.0, "attribute_accuracy": 0.4,
                                      "r_precision": None}
+
+
+def test_figures_in_a_clone_without_run_folders_keep_the_committed_ones(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A clone has book/results (result files and figures) but not runs/: `study figures` keeps the figures and says
+    how to redraw them, and refuses clearly where there are no figures to keep."""
+    import shutil
+
+    from csagan.paths import repo_results_dir
+
+    figs = tmp_path / "figures"
+    shutil.copytree(repo_results_dir() / "figures", figs)
+    before = {p.name: p.read_bytes() for p in figs.iterdir()}
+    results = tmp_path / "results"
+    results.mkdir()
+    for v in load_study_figures(figs).samples:
+        (results / f"{v}_seed0.json").write_text("{}")
+    args = ["study", "figures", "--runs", str(tmp_path / "runs"), "--data", str(tmp_path / "data"),
+            "--results", str(results)]  # fmt: skip
+    assert main([*args, "--out", str(figs)]) == 0
+    said = capsys.readouterr().out
+    assert "are kept as they are" in said and "--seeds 0" in said
+    assert {p.name: p.read_bytes() for p in figs.iterdir()} == before
+    assert main([*args, "--out", str(tmp_path / "empty")]) != 0
+    assert re.search(r"run folders are not under .*has no figures of \['csagan'", capsys.readouterr().err)

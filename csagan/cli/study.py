@@ -101,6 +101,23 @@ def _cmd_study_figures(args: argparse.Namespace) -> int:
         variants = tuple(v for v in STUDY_VARIANTS if result_path(args.results, v, args.seed).is_file())
         if not variants:
             raise FileNotFoundError(f"no result file for seed {args.seed} in {args.results}; run `csagan study run`.")
+        runs_here = [v for v in variants if (Path(args.runs) / v / f"seed{args.seed}" / "generator.pt").is_file()]
+        if not runs_here:  # e.g. a clone: it holds the result files and the figures, not the run folders
+            try:
+                drawn = set(load_study_figures(args.out).samples)
+            except FileNotFoundError:
+                drawn = set()
+            how = (f"to draw them again, train seed {args.seed} into new folders (`csagan study run ... --seeds "
+                   f"{args.seed} --runs <new> --results <new>`) and point `csagan study figures` at those")
+            if not set(variants) <= drawn:
+                raise FileNotFoundError(
+                    f"the result files of seed {args.seed} are in {args.results}, but their run folders are not under "
+                    f"{args.runs} (looked for <variant>/seed{args.seed}/generator.pt), and {args.out} has no figures "
+                    f"of {sorted(set(variants) - drawn)}; {how}."
+                )
+            print(f"figures: the run folders of seed {args.seed} are not under {args.runs}, so the figures in "
+                  f"{args.out} ({len(drawn)} variant(s)) are kept as they are; {how}.")
+            return 0
     render_study_figures(args.runs, args.out, args.data, seed=args.seed, variants=variants)
     print(f"figures of {len(load_study_figures(args.out).samples)} variant(s) in {args.out}")
     return 0
