@@ -93,7 +93,7 @@ def _cmd_study_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_study_figures(args: argparse.Namespace) -> int:
-    from csagan.study import STUDY_VARIANTS, result_path
+    from csagan.study import STUDY_VARIANTS, result_path, run_dir
     from csagan.study.figures import load_study_figures, render_study_figures
 
     variants = None
@@ -101,7 +101,7 @@ def _cmd_study_figures(args: argparse.Namespace) -> int:
         variants = tuple(v for v in STUDY_VARIANTS if result_path(args.results, v, args.seed).is_file())
         if not variants:
             raise FileNotFoundError(f"no result file for seed {args.seed} in {args.results}; run `csagan study run`.")
-        runs_here = [v for v in variants if (Path(args.runs) / v / f"seed{args.seed}" / "generator.pt").is_file()]
+        runs_here = [v for v in variants if (run_dir(args.runs, v, args.seed) / "generator.pt").is_file()]
         if not runs_here:  # e.g. a clone: it holds the result files and the figures, not the run folders
             try:
                 drawn = set(load_study_figures(args.out).samples)

@@ -36,6 +36,7 @@ from csagan.data.datasets import TextImageDataset
 from csagan.sample import mask_centre_border, sample_images
 from csagan.study.config import STUDY_VARIANTS
 from csagan.study.scoring import first_caption_codes
+from csagan.study.runner import run_dir
 from csagan.train.run import load_run
 
 __all__ = ["N_CAPTIONS", "StudyFigures", "load_study_figures", "render_study_figures"]
@@ -100,7 +101,7 @@ def render_study_figures(
 
     runs, out = Path(runs_dir), Path(out_dir)
     wanted = variants if variants is not None else STUDY_VARIANTS
-    found = [v for v in wanted if (runs / v / f"seed{seed}" / "generator.pt").is_file()]
+    found = [v for v in wanted if (run_dir(runs, v, seed) / "generator.pt").is_file()]
     if not found:
         raise FileNotFoundError(
             f"no finished study run under {runs} for seed {seed} (looked for <variant>/seed{seed}/generator.pt); "
@@ -110,7 +111,7 @@ def render_study_figures(
     meta: dict[str, Any] = {"seed": seed, "noise_seed": noise_seed, "n_per_caption": n_per_caption, "variants": {}}
     data = None
     for variant in found:
-        run = load_run(runs / variant / f"seed{seed}")
+        run = load_run(run_dir(runs, variant, seed))
         size = run.model_config.image_size
         if data is None:
             data = TextImageDataset(data_dir, split="test", image_size=size, transform="eval")

@@ -34,7 +34,7 @@ from csagan.train.engine import train
 from csagan.train.run import export_run
 
 __all__ = ["POINTS_FILE", "REPORT_FILE", "finished", "mask_source_dir", "pending", "result_path", "retrained_for_masks",
-           "run", "run_folder_finished", "run_one", "run_settings", "snapshot_dir"]
+           "run", "run_dir", "run_folder_finished", "run_one", "run_settings", "snapshot_dir"]
 
 #: The per-run progress file: every scored point, written as soon as it is scored.
 POINTS_FILE = "study_points.json"
@@ -45,6 +45,11 @@ REPORT_FILE = "study_report.json"
 def result_path(results_dir: str | Path, variant: str, seed: int) -> Path:
     """Where the result of (variant, seed) is written."""
     return Path(results_dir) / f"{variant}_seed{seed}.json"
+
+
+def run_dir(runs_dir: str | Path, variant: str, seed: int) -> Path:
+    """The run folder of (variant, seed) under a study's ``runs_dir``."""
+    return Path(runs_dir) / variant / f"seed{seed}"
 
 
 def snapshot_dir(run_dir: str | Path, step: int) -> Path:
@@ -81,40 +86,39 @@ def _checkpoint_step(run_dir: Path) -> int:
 
 def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, progress: bool = True) -> Path:
     """Train, snapshot and score one (variant, seed) and write its result file (module docstring)."""
-    runs = Path(paths.runs_dir)
-    run_dir = runs / variant / f"seed{seed}"
+    folder = run_dir(paths.runs_dir, variant, seed)
     overrides = [f"damsm_dir={paths.damsm_dir}", f"seed={seed}", f"max_steps={config.max_steps}",
                  f"batch_size={config.batch_size}", "epochs=0", *config.overrides]  # fmt: skip
     if variant == "ssagan-fixed-mask":
         overrides.append(f"mask_source={mask_source_dir(paths, seed)}")
     model_cfg, train_cfg = resolve(variant, config.train_preset, overrides)
     protocol = protocol_of(run_settings(config, paths))
-    points = _load_points(run_dir, protocol)
+    points = _load_points(folder, protocol)
     done = {int(p["steps"]) for p in points}
     for target in config.score_steps:
         if target in done:
             continue
-        at = _checkpoint_step(run_dir)
+        at = _checkpoint_step(folder)
         if at > target:
             raise RuntimeError(
-                f"{run_dir}: its checkpoint is at step {at}, past the unscored point at step {target} "
+                f"{folder}: its checkpoint is at step {at}, past the unscored point at step {target} "
                 f"({POINTS_FILE} was lost or edited); delete the run folder to retrain it."
             )
         hardware = hardware_record(train_cfg.device)  # with the load average as the segment starts
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        train(model_cfg, train_cfg.replace(max_steps=target), paths.data_dir, run_dir,
-              resume=(run_dir / "checkpoint.pt").is_file(), progress=progress)  # fmt: skip
+        train(model_cfg, train_cfg.replace(max_steps=target), paths.data_dir, folder,
+              resume=(folder / "checkpoint.pt").is_file(), progress=progress)  # fmt: skip
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        engine_seconds = float(load_checkpoint(run_dir / "checkpoint.pt")["wall_time"])
-        snap = snapshot_dir(run_dir, target)
+        engine_seconds = float(load_checkpoint(folder / "checkpoint.pt")["wall_time"])
+        snap = snapshot_dir(folder, target)
         if snap.exists():
             shutil.rmtree(snap)  # a copy cut off by a kill: make it again
-        export_run(run_dir, snap, half=True)
+        export_run(folder, snap, half=True)
         eval0 = time.perf_counter()
-        metrics, report = score_run(run_dir, paths.data_dir, config, seed=seed, evaluator=paths.evaluator,
+        metrics, report = score_run(folder, paths.data_dir, config, seed=seed, evaluator=paths.evaluator,
                                     device=train_cfg.device, progress=progress)  # fmt: skip
         if target == config.max_steps:
-            atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=2, default=str) + "\n")
+            atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2, default=str) + "\n")
         prev = points[-1] if points else {"train_seconds": 0.0, "train_cpu_seconds": 0.0}
         points.append({
             "steps": target, "images_seen": target * config.batch_size,
@@ -123,7 +127,7 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
             "engine_seconds": round(engine_seconds, 1),
             "eval_seconds": round(time.perf_counter() - eval0, 1), "hardware": hardware, "metrics": metrics,
         })  # fmt: skip
-        _save_points(run_dir, protocol, points)
+        _save_points(folder, protocol, points)
     last = points[-1]
     record = {
         "variant": variant,
@@ -137,7 +141,7 @@ def run_one(config: StudyConfig, paths: StudyPaths, variant: str, seed: int, *, 
         "hardware": last["hardware"],
         "metrics": last["metrics"],
         "points": points,
-        "report": json.loads((run_dir / REPORT_FILE).read_text()),
+        "report": json.loads((folder / REPORT_FILE).read_text()),
     }
     out = result_path(paths.results_dir, variant, seed)
     atomic_write_text(out, json.dumps(record, indent=2, default=str) + "\n")
@@ -155,14 +159,14 @@ def finished(config: StudyConfig, paths: StudyPaths, variant: str, seed: int) ->
 
 def mask_source_dir(paths: StudyPaths, seed: int) -> Path:
     """The ``csagan`` run folder whose mask predictors ``ssagan-fixed-mask`` of ``seed`` copies."""
-    return Path(paths.runs_dir) / "csagan" / f"seed{seed}"
+    return run_dir(paths.runs_dir, "csagan", seed)
 
 
 def run_folder_finished(config: StudyConfig, paths: StudyPaths, variant: str, seed: int) -> bool:
     """Whether the run folder of (variant, seed) holds a finished run of this study's protocol: its
     ``study_points.json`` has the last scored point (a folder cut short, or made with other settings,
     does not count)."""
-    path = Path(paths.runs_dir) / variant / f"seed{seed}" / POINTS_FILE
+    path = run_dir(paths.runs_dir, variant, seed) / POINTS_FILE
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
